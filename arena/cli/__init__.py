@@ -1,0 +1,1 @@
+"""Typer commands: parse, call a service, print. Data on stdout, diagnostics on stderr."""

@@ -1,0 +1,1 @@
+"""Prompt-set loaders and the bundled demo pack."""

@@ -1,0 +1,1 @@
+"""Model backends behind one streaming protocol (see :mod:`arena.providers.base`)."""

@@ -1,0 +1,1 @@
+"""Rating engines: pure functions of battle outcomes and explicit parameters."""

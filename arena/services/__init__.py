@@ -1,0 +1,1 @@
+"""What both front ends call: battles, judging runs, leaderboards, imports."""

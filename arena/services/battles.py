@@ -1,0 +1,249 @@
+"""Running a tournament: generate every needed answer once, pair, judge twice, store.
+
+Work is a graph of asyncio tasks: one task per missing generation (shared by every battle
+that needs it), one per battle that waits for its two generations and then plays the
+judge's games. A global semaphore caps calls in flight; each provider also caps its own
+model. Every finished generation, vote and failure is committed as it lands, so an
+interrupted run loses nothing it finished, and :func:`make_plan` skips it next time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from arena.config import ArenaConfig
+from arena.domain import Battle, Generation, Prompt, Usage, Vote
+from arena.providers.base import ChatRequest, Provider, ProviderError, complete
+from arena.providers.registry import build_provider
+from arena.services.planning import Plan
+from db.repositories import Store
+from judges.base import Judge, JudgeFailure
+from judges.registry import build_judge
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One unit of work finished: kind is generation, battle, vote or failure."""
+
+    kind: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class RunSummary:
+    run_id: int
+    battles: int = 0
+    ready: int = 0
+    void: int = 0
+    generated: int = 0
+    generation_failures: int = 0
+    votes_new: int = 0
+    votes_existing: int = 0
+    judge_failures: int = 0
+    usage: Usage = field(default_factory=Usage)
+    wall_s: float = 0.0
+    errors: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id, "battles": self.battles, "ready": self.ready,
+            "void": self.void, "generated": self.generated,
+            "generation_failures": self.generation_failures, "votes_new": self.votes_new,
+            "votes_existing": self.votes_existing, "judge_failures": self.judge_failures,
+            "prompt_tokens": self.usage.prompt_tokens,
+            "completion_tokens": self.usage.completion_tokens,
+            "cost_usd": round(self.usage.cost_usd or 0.0, 6), "wall_s": round(self.wall_s, 3),
+            "errors": dict(self.errors.most_common(10)),
+        }
+
+
+ProviderFactory = Callable[[ArenaConfig, str], Provider]
+JudgeFactory = Callable[[ArenaConfig, str], Judge]
+
+
+class BattleRunner:
+    """Executes a :class:`Plan`. Providers and judges are built by the factories passed in."""
+
+    def __init__(self, store: Store, config: ArenaConfig, *,
+                 provider_factory: ProviderFactory | None = None,
+                 judge_factory: JudgeFactory | None = None,
+                 on_progress: Callable[[Progress], None] | None = None) -> None:
+        self.store = store
+        self.config = config
+        self._provider_factory = provider_factory
+        self._judge_factory = judge_factory or build_judge
+        self._progress = on_progress or (lambda _p: None)
+
+    def _provider(self, name: str, replay_models: set[str]) -> Provider:
+        if self._provider_factory is not None:
+            return self._provider_factory(self.config, name)
+        return build_provider(self.config, name, known_replay=replay_models)
+
+    def register_models(self, models: list[str]) -> set[str]:
+        """Record configured models in the database; returns the imported replay models."""
+        known = {name: provider for name, provider, _ in self.store.list_models()}
+        replay = {m for m in models if m not in self.config.models and known.get(m) == "replay"}
+        for m in models:
+            if m in self.config.models:
+                spec = self.config.models[m]
+                self.store.ensure_model(m, spec.provider, spec.endpoint_model,
+                                        spec.model_dump(exclude={"name"}, mode="json"))
+            elif m not in replay:
+                self.config.model(m)  # raises: unknown model
+        return replay
+
+    async def run(self, plan: Plan, *, concurrency: int = 32) -> RunSummary:
+        started = time.perf_counter()
+        replay = self.register_models(plan.models)
+        providers = {m: self._provider(m, replay) for m in plan.models}
+        judge = self._judge_factory(self.config, plan.judge) if plan.judge else None
+        run_id = self.store.start_run(plan.fingerprint, "battle", {
+            "models": plan.models, "set": plan.set_name, "judge": plan.judge,
+            "pairing": plan.pairing, "seed": plan.seed, "prompts": len(plan.prompts)})
+        summary = RunSummary(run_id=run_id)
+        battles = self.store.ensure_battles(
+            [(b.prompt.id, b.model_a, b.model_b) for b in plan.battles], run_id)  # type: ignore[misc]
+        summary.battles = len(battles)
+        prompts = {p.id: p for p in plan.prompts}
+        gate = asyncio.Semaphore(concurrency)
+        gen_tasks: dict[tuple[int, str], asyncio.Task[Generation]] = {}
+        for key, g in plan.stored.items():
+            if g.ok:
+                gen_tasks[key] = _done(g)
+
+        def generation(prompt: Prompt, model: str) -> asyncio.Task[Generation]:
+            key = (prompt.id, model)
+            if key not in gen_tasks:
+                gen_tasks[key] = asyncio.ensure_future(
+                    self._generate(providers[model], prompt, model, gate, summary))
+            return gen_tasks[key]  # type: ignore[index]
+
+        status = "interrupted"
+        try:
+            await asyncio.gather(*(self._battle(b, prompts[b.prompt_id], generation, judge, gate,
+                                                summary) for b in battles))
+            status = "finished"
+        finally:
+            for t in gen_tasks.values():
+                t.cancel()
+            for p in providers.values():
+                await p.aclose()
+            if judge is not None and hasattr(judge, "provider"):
+                await judge.provider.aclose()
+            summary.wall_s = time.perf_counter() - started
+            self.store.finish_run(run_id, status, summary.as_dict())
+        return summary
+
+    async def judge_battles(self, judge_name: str, *, set_name: str | None = None,
+                            concurrency: int = 32) -> RunSummary:
+        """Play the games ``judge_name`` has not played on ready battles (``arena judge run``)."""
+        started = time.perf_counter()
+        judge = self._judge_factory(self.config, judge_name)
+        battles = self.store.battles(set_name=set_name, status="ready")
+        done = self.store.voted_games(judge.name, [b.id for b in battles])
+        todo = [b for b in battles if any((b.id, g) not in done for g in range(judge.games))]
+        run_id = self.store.start_run(f"judge:{judge_name}:{set_name or '*'}", "judge",
+                                      {"judge": judge_name, "set": set_name})
+        summary = RunSummary(run_id=run_id, battles=len(battles), ready=len(battles),
+                             votes_existing=len(done))
+        gate = asyncio.Semaphore(concurrency)
+        status = "interrupted"
+        try:
+            jobs = []
+            for b in todo:
+                detail = self.store.battle_detail(b.id)
+                assert detail.generation_a is not None and detail.generation_b is not None
+                jobs += [self._game(judge, b, detail.prompt, detail.generation_a.text,
+                                    detail.generation_b.text, g, gate, summary)
+                         for g in range(judge.games) if (b.id, g) not in done]
+            self._progress(Progress("total", True, str(len(jobs))))
+            await asyncio.gather(*jobs)
+            status = "finished"
+        finally:
+            if hasattr(judge, "provider"):
+                await judge.provider.aclose()
+            summary.wall_s = time.perf_counter() - started
+            self.store.finish_run(run_id, status, summary.as_dict())
+        return summary
+
+    async def _generate(self, provider: Provider, prompt: Prompt, model: str,
+                        gate: asyncio.Semaphore, summary: RunSummary) -> Generation:
+        spec = self.config.models.get(model)
+        sampling = spec.sampling() if spec else {}
+        request = ChatRequest(messages=prompt.as_messages(), prompt_key=prompt.external_id)
+        async with gate:
+            try:
+                done = await complete(provider, request)
+            except ProviderError as exc:
+                gen = self.store.save_generation(prompt.id, model, "", exc.usage, sampling,  # type: ignore[arg-type]
+                                                 str(exc), None)
+                summary.generation_failures += 1
+                summary.errors[_short(str(exc))] += 1
+                self._progress(Progress("generation", False, str(exc)))
+                return gen
+        gen = self.store.save_generation(prompt.id, model, done.text, done.usage, sampling,  # type: ignore[arg-type]
+                                         None, done.finish_reason)
+        summary.generated += 1
+        summary.usage = summary.usage + done.usage
+        self._progress(Progress("generation", True, model))
+        return gen
+
+    async def _battle(self, battle: Battle, prompt: Prompt,
+                      generation: Callable[[Prompt, str], asyncio.Task[Generation]],
+                      judge: Judge | None, gate: asyncio.Semaphore, summary: RunSummary) -> None:
+        ga, gb = await asyncio.gather(generation(prompt, battle.model_a),
+                                      generation(prompt, battle.model_b))
+        if not (ga.ok and gb.ok):
+            self.store.set_battle_generations(battle.id, ga.id, gb.id, "void")
+            summary.void += 1
+            self._progress(Progress("battle", False, f"battle {battle.id} void"))
+            return
+        if (battle.status, battle.generation_a_id, battle.generation_b_id) != ("ready", ga.id, gb.id):
+            battle = self.store.set_battle_generations(battle.id, ga.id, gb.id, "ready")
+        summary.ready += 1
+        self._progress(Progress("battle", True, str(battle.id)))
+        if judge is None:
+            return
+        done = self.store.voted_games(judge.name, [battle.id])
+        summary.votes_existing += len(done)
+        await asyncio.gather(*(self._game(judge, battle, prompt, ga.text, gb.text, game, gate, summary)
+                               for game in range(judge.games) if (battle.id, game) not in done))
+
+    async def _game(self, judge: Judge, battle: Battle, prompt: Prompt, answer_a: str,
+                    answer_b: str, game: int, gate: asyncio.Semaphore, summary: RunSummary) -> None:
+        async with gate:
+            try:
+                verdict = await judge.judge(prompt, answer_a, answer_b, game)
+            except JudgeFailure as exc:
+                self.store.add_judge_failure(battle.id, judge.name, game, str(exc), exc.raw, exc.usage)
+                summary.judge_failures += 1
+                summary.usage = summary.usage + exc.usage
+                summary.errors[_short(str(exc))] += 1
+                self._progress(Progress("vote", False, str(exc)))
+                return
+        summary.usage = summary.usage + verdict.usage
+        stored = self.store.add_vote(Vote(
+            battle_id=battle.id, judge_kind=judge.kind, judge_name=judge.name,
+            outcome=verdict.outcome, strength=verdict.strength, game=game, raw=verdict.raw,
+            rationale=verdict.rationale, usage=verdict.usage))
+        if stored:
+            summary.votes_new += 1
+        else:
+            summary.votes_existing += 1
+        self._progress(Progress("vote", True, str(battle.id)))
+
+
+def _done(value: Generation) -> asyncio.Task[Generation]:
+    async def ready() -> Generation:
+        return value
+    return asyncio.ensure_future(ready())
+
+
+def _short(message: str) -> str:
+    return message if len(message) <= 120 else message[:117] + "..."

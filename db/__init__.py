@@ -1,0 +1,1 @@
+"""Storage: engine, SQLModel tables, migrations and the repositories that do every write."""

@@ -1,0 +1,1 @@
+"""Judges: one protocol, many ways of deciding which of two answers is better."""
