@@ -192,6 +192,12 @@ class BattleRepository(RepositoryBase):
             with self.session() as s:
                 s.add(row)
         except IntegrityError:
+            with Session(self.engine) as s:
+                exists = s.exec(select(VoteRow.id).where(
+                    VoteRow.battle_id == vote.battle_id, VoteRow.judge_name == vote.judge_name,
+                    VoteRow.voter == (vote.voter or ""), VoteRow.game == vote.game)).first()
+            if exists is None:
+                raise  # not a duplicate: a broken reference, which is a bug worth seeing
             return False
         return True
 

@@ -1,0 +1,59 @@
+"""Shared fixtures: temp state folders, stores on SQLite and on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from pgserver import PostgresServer, find_bindir  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test touches the user's ~/.arena or inherits their ARENA_* variables."""
+    for key in list(os.environ):
+        if key.startswith("ARENA_"):
+            monkeypatch.delenv(key)
+    home = tmp_path / "arena-home"
+    monkeypatch.setenv("ARENA_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    bindir = find_bindir()
+    if bindir is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL server binaries are missing; scripts/ensure-postgres.sh installs them")
+        pytest.skip("no PostgreSQL server binaries (scripts/ensure-postgres.sh installs them)")
+    server = PostgresServer(bindir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database URL: every test using it runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'arena.db'}"
+    server: PostgresServer = request.getfixturevalue("pg_server")
+    return server.create_database()
+
+
+@pytest.fixture
+def store(db_url: str):  # type: ignore[no-untyped-def]
+    from db.engine import open_database
+    from db.repositories import Store
+
+    engine = open_database(db_url)
+    yield Store(engine)
+    engine.dispose()
