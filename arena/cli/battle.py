@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -45,6 +46,15 @@ class _Bar:
 
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
+
+
+def _run(coro: Coroutine[Any, Any, RunSummary]) -> RunSummary:
+    """Run a batch coroutine; Ctrl-C ends it with a resume hint and exit code 130."""
+    try:
+        return asyncio.run(coro)
+    except KeyboardInterrupt:
+        info("interrupted: finished work is saved; run the same command again to resume")
+        raise typer.Exit(130) from None
 
 
 def _print_plan(plan: Plan) -> None:
@@ -111,7 +121,7 @@ def battle_run(
         total += max(0, 2 * len(plan.battles) - plan.games_done)
     with _Bar(total, "battles") as bar:
         runner = BattleRunner(ctx.store, ctx.config, on_progress=bar)
-        summary = asyncio.run(runner.run(plan, concurrency=concurrency))
+        summary = _run(runner.run(plan, concurrency=concurrency))
     _print_summary(summary)
     if as_json:
         print(json.dumps(summary.as_dict(), indent=2))
@@ -131,7 +141,7 @@ def judge_run(
     ctx.config.judge(judge)
     with _Bar(0, f"judge {judge}") as bar:
         runner = BattleRunner(ctx.store, ctx.config, on_progress=bar)
-        summary = asyncio.run(runner.judge_battles(judge, set_name=set_name, concurrency=concurrency))
+        summary = _run(runner.judge_battles(judge, set_name=set_name, concurrency=concurrency))
     _print_summary(summary)
     if as_json:
         print(json.dumps(summary.as_dict(), indent=2))

@@ -216,3 +216,37 @@ async def test_judge_run_judges_only_what_lacks_votes(tmp_path: Path, db_url: st
     votes = store.votes()
     assert {(v.judge_name, v.judge_kind) for v in votes} == {("pw", "pairwise")}
     assert all(v.raw and v.rationale is not None for v in votes)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_and_resume_completes(tmp_path: Path, env: dict[str, str]) -> None:
+    db = f"sqlite:///{tmp_path / 'arena.db'}"
+    with OpenAITestServer(latency=0.05, tokens_per_second=1000, chunk_tokens=4) as server:
+        cfg = write_config(tmp_path / "arena.toml", server.url)
+        base = ["--config", str(cfg), "--db", db]
+        assert cli([*base, "prompts", "import", str(write_prompts(tmp_path / "p.jsonl", 12)),
+                    "--set", "t"], env).returncode == 0
+        run = [*base, "battle", "run", "--models", "alpha,bravo,charlie", "--prompts", "t",
+               "--judge", "pw", "--concurrency", "2"]
+        proc = subprocess.Popen([*ARENA, *run], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            try:
+                if table_counts(db)["votes"] >= 6:
+                    break
+            except Exception:
+                continue
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, err
+        assert "interrupted" in err and "Traceback" not in err
+        runs = Store(open_database(db)).runs()
+        assert [r["status"] for r in runs] == ["interrupted"]
+        partial = table_counts(db)["votes"]
+        assert 0 < partial < 72
+        done = cli([*run, "--json"], env)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["votes_new"] == 72 - partial
+        assert [r["status"] for r in Store(open_database(db)).runs()] == ["finished"]
