@@ -248,7 +248,8 @@ def load_config(path: Path | None, *, required: bool = False) -> ArenaConfig:
     if path is None or not path.exists():
         if required and path is not None:
             raise ConfigError(f"{path}: no such config file")
-        return ArenaConfig()
+        # name the file that was looked for, so "no model named X" says where to add it
+        return ArenaConfig(source=f"{path} (not found)") if path is not None else ArenaConfig()
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:

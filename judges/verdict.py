@@ -18,7 +18,8 @@ import re
 from arena.domain import Verdict
 
 _LABEL = re.compile(r"\[\[\s*([AaBb])\s*(>>|>|=|<<|<)\s*([AaBb])\s*\]\]")
-_FENCE = re.compile(r"(^|\n)[ \t]*(```|~~~)[^\n]*\n.*?(\n[ \t]*\2[ \t]*(?=\n|$)|$)", re.S)
+# The body may be empty ("```\n```"): no newline is required between the fence lines.
+_FENCE = re.compile(r"(^|\n)[ \t]*(```|~~~)[^\n]*.*?(\n[ \t]*\2[ \t]*(?=\n|$)|$)", re.S)
 _INLINE = re.compile(r"`[^`\n]*`")
 
 

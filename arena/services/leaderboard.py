@@ -38,7 +38,7 @@ def leaderboard(store: Store, *, judges: list[str] | None = None, set_name: str 
 def render(rows: list[RatingRow], fmt: str) -> str:
     """Rows as JSON, CSV or Markdown text (the table format is drawn by the CLI)."""
     if fmt == "json":
-        return json.dumps([r.as_dict() for r in rows], indent=2)
+        return json.dumps([r.as_dict() for r in rows], indent=2) + "\n"
     fields = ["rank", "model", "rating", "ci_low", "ci_high", "battles", "wins", "ties", "losses"]
     if fmt == "csv":
         buf = io.StringIO()

@@ -69,6 +69,10 @@ def make_plan(store: Store, config: ArenaConfig, models: list[str], set_name: st
         raise ArenaError("--models: name at least two models, separated by commas")
     if len(set(models)) != len(models):
         raise ArenaError("--models: a model is named twice")
+    replay = {name for name, provider, _ in store.list_models() if provider == "replay"}
+    for m in models:
+        if m not in config.models and m not in replay:
+            config.model(m)  # raises ConfigError naming the file and the known models
     prompts = store.prompts(set_name, category=category, language=language, limit=limit)
     if not prompts:
         raise ArenaError(f"prompt set {set_name!r} has no prompts matching the filters")

@@ -31,6 +31,9 @@ class RepositoryBase:
                 s.commit()
             except BaseException:
                 s.rollback()
+                # ids remembered during this session may belong to rolled-back rows
+                self._model_ids.clear()
+                self._model_names.clear()
                 raise
 
     @property
