@@ -104,6 +104,16 @@ class BattleRow(SQLModel, table=True):
     slot: str = Field(default="batch", max_length=64)
     status: str = Field(default="pending", max_length=20)
     run_id: int | None = Field(default=None, foreign_key="runs.id", index=True)
+    # style features of each side (answer tokens, markdown headers, list items, bold spans,
+    # counted outside code), for style-controlled ratings; NULL when unknown
+    a_tokens: int | None = None
+    a_headers: int | None = None
+    a_lists: int | None = None
+    a_bold: int | None = None
+    b_tokens: int | None = None
+    b_headers: int | None = None
+    b_lists: int | None = None
+    b_bold: int | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 

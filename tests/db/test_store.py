@@ -22,7 +22,7 @@ def test_migrations_from_empty_create_every_table(db_url: str) -> None:
     assert {"models", "prompt_sets", "prompts", "generations", "battles", "votes",
             "judge_failures", "runs", "alembic_version"} <= names
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
     upgrade(engine)  # a second upgrade is a no-op
     engine.dispose()
 
@@ -96,3 +96,20 @@ def test_unknown_prompt_set_is_a_clear_error(store: Store) -> None:
     store.import_prompts("known", "f", _prompts(1))
     with pytest.raises(ArenaError, match=r"no prompt set named 'nope' \(imported: known\)"):
         store.prompts("nope")
+
+
+def test_upgrade_from_the_first_schema_keeps_data(db_url: str) -> None:
+    engine = make_engine(db_url)
+    upgrade(engine, "0001")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO prompt_sets (name, created_at) VALUES ('old', CURRENT_TIMESTAMP)"))
+        set_id = conn.execute(text("SELECT id FROM prompt_sets")).scalar_one()
+        conn.execute(text(
+            "INSERT INTO prompts (set_id, external_id, text, content_hash, created_at) "
+            "VALUES (:s, 'p', 'kept', 'h', CURRENT_TIMESTAMP)"), {"s": set_id})
+    assert "a_tokens" not in {c["name"] for c in inspect(engine).get_columns("battles")}
+    upgrade(engine)
+    cols = {c["name"] for c in inspect(engine).get_columns("battles")}
+    assert {"a_tokens", "a_headers", "a_lists", "a_bold", "b_tokens", "b_bold"} <= cols
+    assert [p.text for p in Store(engine).prompts("old")] == ["kept"]
+    engine.dispose()
