@@ -26,17 +26,19 @@ def serve_cmd(
     log_path = ctx.settings.log_dir / f"vllm-{name}.log"
     server = VLLMServer(spec, log_path)
     info(f"starting vllm for {name}; log: {log_path}")
-    server.start(timeout)
-    info(f"{name} is up at {server.base_url} (served as {spec.endpoint_model!r}); Ctrl-C stops it")
-    stop = False
 
-    def _stop(*_: object) -> None:
-        nonlocal stop
-        stop = True
+    def _terminate(*_: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops vllm the same way Ctrl-C does
 
-    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGTERM, _terminate)
     try:
-        while not stop and server.proc is not None and server.proc.poll() is None:
+        server.start(timeout)  # stops the server itself if interrupted while waiting
+    except KeyboardInterrupt:
+        info("interrupted while vllm was starting; it has been stopped")
+        raise typer.Exit(130) from None
+    try:
+        info(f"{name} is up at {server.base_url} (served as {spec.endpoint_model!r}); Ctrl-C stops it")
+        while server.proc is not None and server.proc.poll() is None:
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass

@@ -37,8 +37,10 @@ def read_answers(path: Path, model: str | None = None) -> dict[tuple[str, str], 
                 rec = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ArenaError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+            if not isinstance(rec, dict):
+                raise ArenaError(f"{path}:{lineno}: expected a JSON object, got {type(rec).__name__}")
             missing = [k for k in ("prompt_id", "model", "response") if k not in rec]
-            if not isinstance(rec, dict) or missing:
+            if missing:
                 raise ArenaError(f"{path}:{lineno}: missing field(s) {', '.join(missing)}")
             if not isinstance(rec["response"], str):
                 raise ArenaError(f"{path}:{lineno}: field response must be a string")

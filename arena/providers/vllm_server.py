@@ -66,16 +66,23 @@ class VLLMServer:
             raise ArenaError(
                 f"[models.{self.spec.name}] serve.executable: {argv[0]!r} not found; install "
                 "vLLM (`pip install 'arena-code[vllm]'`) or point serve.executable at it") from None
+        except PermissionError:
+            raise ArenaError(
+                f"[models.{self.spec.name}] serve.executable: {argv[0]!r} is not executable") from None
         finally:
             log.close()
         deadline = time.monotonic() + (timeout or self.spec.serve.startup_timeout)
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise ArenaError(f"vllm serve exited with code {self.proc.returncode} before it "
-                                 f"was ready; see {self.log_path}:\n{self.log_tail()}")
-            if self.healthy():
-                return
-            time.sleep(0.2)
+        try:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise ArenaError(f"vllm serve exited with code {self.proc.returncode} before it "
+                                     f"was ready; see {self.log_path}:\n{self.log_tail()}")
+                if self.healthy():
+                    return
+                time.sleep(0.2)
+        except KeyboardInterrupt:  # in its own session, Ctrl-C never reaches it: stop it here
+            self.stop()
+            raise
         self.stop()
         raise ArenaError(f"vllm serve was not healthy after {timeout or self.spec.serve.startup_timeout:g} s; "
                          f"see {self.log_path}:\n{self.log_tail()}")
