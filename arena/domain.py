@@ -185,9 +185,10 @@ class RatingRow:
     ties: float
     losses: float
     rank: int
+    rating_raw: float | None = None  # without style control, when the rating is style-controlled
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "model": self.model,
             "rating": self.rating,
             "ci_low": self.ci_low,
@@ -198,3 +199,6 @@ class RatingRow:
             "losses": self.losses,
             "rank": self.rank,
         }
+        if self.rating_raw is not None:
+            out["rating_raw"] = self.rating_raw
+        return out

@@ -24,7 +24,13 @@ class _Bar:
 
     def __init__(self, total: int, label: str) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(),
@@ -162,10 +168,12 @@ def demo_cmd(
     from arena.config import ArenaConfig, JudgeSpec, ModelSpec, Settings
     from arena.services.battles import BattleRunner
     from arena.services.context import Context
-    from arena.services.leaderboard import leaderboard, render
+    from arena.services.leaderboard import RatingOptions, compute
     from arena.services.planning import make_plan
     from arena.services.prompts import DEMO_SET, ensure_demo_pack
+    from arena.services.report import render_rows
     from arena.testing.openai_server import OpenAITestServer
+    from db.repositories.stats import VoteFilter
 
     base = state.settings or Settings()
     home = base.home / "demo" if keep else Path(tempfile.mkdtemp(prefix="arena-demo-"))
@@ -183,5 +191,6 @@ def demo_cmd(
         with _Bar(len(plan.battles) * 3, "demo") as bar:
             summary = asyncio.run(BattleRunner(ctx.store, config, on_progress=bar).run(plan))
     _print_summary(summary)
-    print(render(leaderboard(ctx.store), "md"), end="")
+    board = compute(ctx.store, VoteFilter(), RatingOptions())
+    print(render_rows(board.rows, "md", board.caption()), end="")
     info("the demo judge is a stand-in (verdicts from a hash); see the README to add real models and judges")

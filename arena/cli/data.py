@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from arena.cli.common import info, split_csv, state
+from arena.cli.common import info, state
 
 prompts_app = typer.Typer(help="Import and list prompt sets.", no_args_is_help=True)
 battles_app = typer.Typer(help="Inspect stored battles.", no_args_is_help=True)
@@ -108,36 +108,3 @@ def models_list() -> None:
                       str(u.get("prompt_tokens", 0)), str(u.get("completion_tokens", 0)),
                       f"{u.get('cost_usd', 0.0):.4f}")
     Console(markup=False).print(table)
-
-
-def leaderboard_cmd(
-    fmt: Annotated[str, typer.Option("--format", help="table, md, csv or json.")] = "table",
-    judge: Annotated[str | None, typer.Option("--judge", help="Count only these judges' votes (comma-separated; default all).")] = None,
-    set_name: Annotated[str | None, typer.Option("--set", help="Only battles on this prompt set.")] = None,
-) -> None:
-    """Ratings from the stored votes (online Elo; K=4, scale 400, initial 1000)."""
-    from arena.services.leaderboard import leaderboard, render
-
-    if fmt not in ("table", "md", "csv", "json"):
-        from arena.cli.common import fail
-
-        fail("--format: choose table, md, csv or json")
-    ctx = state.context()
-    rows = leaderboard(ctx.store, judges=split_csv(judge) or None, set_name=set_name)
-    if fmt != "table":
-        print(render(rows, fmt), end="")
-        return
-    if not rows:
-        info("no votes yet: run `arena battle run ... --judge NAME` or vote in the TUI")
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("rank", "model", "rating", "battles", "wins", "ties", "losses",
-                  title="Leaderboard (online Elo)")
-    for r in rows:
-        table.add_row(str(r.rank), r.model, f"{r.rating:.1f}", str(r.battles), f"{r.wins:g}",
-                      f"{r.ties:g}", f"{r.losses:g}")
-    Console(markup=False).print(table)
-
-

@@ -156,11 +156,10 @@ class BattleRunner:
         status = "interrupted"
         try:
             jobs = []
+            texts = self._battle_texts(todo, set_name)
             for b in todo:
-                detail = self.store.battle_detail(b.id)
-                assert detail.generation_a is not None and detail.generation_b is not None
-                jobs += [self._game(judge, b, detail.prompt, detail.generation_a.text,
-                                    detail.generation_b.text, g, gate, summary)
+                prompt, text_a, text_b = texts[b.id]
+                jobs += [self._game(judge, b, prompt, text_a, text_b, g, gate, summary)
                          for g in range(judge.games) if (b.id, g) not in done]
             self._progress(Progress("total", True, str(len(jobs))))
             await asyncio.gather(*jobs)
@@ -171,6 +170,29 @@ class BattleRunner:
             summary.wall_s = time.perf_counter() - started
             self.store.finish_run(run_id, status, summary.as_dict())
         return summary
+
+    def _battle_texts(self, battles: list[Battle],
+                      set_name: str | None) -> dict[int, tuple[Prompt, str, str]]:
+        """Each battle's prompt and two answers, in a few bulk queries rather than a
+        :meth:`battle_detail` (five sessions) per battle, which held the first judge call
+        back by about a millisecond per battle."""
+        if not battles:
+            return {}
+        prompts = {p.id: p for p in self.store.prompts(set_name)} if set_name else {}
+        for prompt_id in {b.prompt_id for b in battles} - prompts.keys():
+            prompts[prompt_id] = self.store.prompt(prompt_id)
+        gens = self.store.generations(sorted({b.prompt_id for b in battles}),
+                                      sorted({m for b in battles for m in (b.model_a, b.model_b)}))
+        out: dict[int, tuple[Prompt, str, str]] = {}
+        for b in battles:
+            prompt = prompts[b.prompt_id]
+            ga, gb = gens.get((b.prompt_id, b.model_a)), gens.get((b.prompt_id, b.model_b))
+            if ga is None or gb is None or (ga.id, gb.id) != (b.generation_a_id, b.generation_b_id):
+                detail = self.store.battle_detail(b.id)  # not the stored sample-0 answers
+                prompt, ga, gb = detail.prompt, detail.generation_a, detail.generation_b
+            assert ga is not None and gb is not None
+            out[b.id] = (prompt, ga.text, gb.text)
+        return out
 
     async def _generate(self, provider: Provider, prompt: Prompt, model: str,
                         gate: asyncio.Semaphore, summary: RunSummary) -> Generation:
@@ -205,7 +227,8 @@ class BattleRunner:
             self._progress(Progress("battle", False, f"battle {battle.id} void"))
             return
         if (battle.status, battle.generation_a_id, battle.generation_b_id) != ("ready", ga.id, gb.id):
-            battle = self.store.set_battle_generations(battle.id, ga.id, gb.id, "ready")
+            battle = self.store.set_battle_generations(battle.id, ga.id, gb.id, "ready",
+                                                       style=style_of(ga) + style_of(gb))
         summary.ready += 1
         self._progress(Progress("battle", True, str(battle.id)))
         if judge is None:
@@ -237,6 +260,14 @@ class BattleRunner:
         else:
             summary.votes_existing += 1
         self._progress(Progress("vote", True, str(battle.id)))
+
+
+def style_of(g: Generation) -> tuple[int, int, int, int]:
+    """(answer tokens, markdown headers, list items, bold spans) for style control."""
+    from arena.rating.style import markdown_counts
+
+    tokens = g.usage.completion_tokens or max(1, len(g.text) // 4)
+    return (tokens, *markdown_counts(g.text))
 
 
 def _done(value: Generation) -> asyncio.Task[Generation]:

@@ -134,13 +134,18 @@ class BattleRepository(RepositoryBase):
         return out
 
     def set_battle_generations(self, battle_id: int, generation_a_id: int | None,
-                               generation_b_id: int | None, status: str) -> Battle:
+                               generation_b_id: int | None, status: str,
+                               style: tuple[int, ...] | None = None) -> Battle:
+        """Attach the two answers; ``style`` is (tokens, headers, lists, bold) of A then B."""
         with self.session() as s:
             row = s.get(BattleRow, battle_id)
             if row is None:
                 raise ArenaError(f"no battle with id {battle_id}")
             row.generation_a_id, row.generation_b_id, row.status = (
                 generation_a_id, generation_b_id, status)
+            if style is not None:
+                (row.a_tokens, row.a_headers, row.a_lists, row.a_bold, row.b_tokens,
+                 row.b_headers, row.b_lists, row.b_bold) = style
             s.add(row)
             return self._battle(row)
 

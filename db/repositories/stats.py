@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import text
 
@@ -26,7 +28,118 @@ class VoteRecord:
     language: str | None
 
 
+@dataclass(frozen=True)
+class VoteFilter:
+    """Which votes count, and how the games of one judge on one battle combine.
+
+    ``judges``: judge names; the name ``human`` selects every human vote. None = all.
+    ``combine="battle"``: the games one judge (or one human) played on a battle add up to
+    one outcome (CodeArena: ±2 for "much better", ±1 for "better"; the sign decides).
+    ``combine="game"``: every game counts on its own, a "much better" verdict with weight
+    ``strong_weight`` (Arena-Hard uses 3).
+    """
+
+    judges: tuple[str, ...] | None = None
+    set_name: str | None = None
+    category: str | None = None
+    language: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    combine: Literal["battle", "game"] = "battle"
+    strong_weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class CountRow:
+    model_a: str
+    model_b: str
+    outcome: str
+    weight: float
+    category: str | None = None
+    language: str | None = None
+    style: tuple[int, ...] | None = None  # a_tokens, a_headers, a_lists, a_bold, b_...
+
+
+STYLE_COLUMNS = tuple(f"{side}_{name}" for side in ("a", "b")
+                      for name in ("tokens", "headers", "lists", "bold"))
+
+
+def _where(f: VoteFilter, params: dict[str, object]) -> str:
+    clauses = ["b.status = 'ready'"]
+    if f.judges:
+        names = [j for j in f.judges if j != "human"]
+        parts = []
+        if names:
+            parts.append("v.judge_name IN (" + ", ".join(f":j{i}" for i in range(len(names))) + ")")
+            params.update({f"j{i}": n for i, n in enumerate(names)})
+        if "human" in f.judges:
+            parts.append("v.judge_kind = 'human'")
+        clauses.append("(" + " OR ".join(parts) + ")")
+    for key, column in (("set_name", "ps.name"), ("category", "p.category"),
+                        ("language", "p.language")):
+        value = getattr(f, key)
+        if value is not None:
+            clauses.append(f"{column} = :{key}")
+            params[key] = value
+    if f.since is not None:
+        clauses.append("v.created_at >= :since")
+        params["since"] = f.since
+    if f.until is not None:
+        clauses.append("v.created_at < :until")
+        params["until"] = f.until
+    return " AND ".join(clauses)
+
+
+_FROM = """
+    FROM votes v
+    JOIN battles b ON b.id = v.battle_id
+    JOIN prompts p ON p.id = b.prompt_id
+    JOIN prompt_sets ps ON ps.id = p.set_id
+"""
+_SIGNED = ("CASE v.outcome WHEN 'a' THEN (CASE WHEN v.strength > 1 THEN v.strength ELSE 1 END) "
+           "WHEN 'b' THEN -(CASE WHEN v.strength > 1 THEN v.strength ELSE 1 END) ELSE 0 END")
+
+
 class StatsRepository(RepositoryBase):
+    def comparison_counts(self, f: VoteFilter, *, by: Literal["category", "language"] | None = None,
+                          style: bool = False) -> list[CountRow]:
+        """Counted outcomes aggregated to (model A, model B, outcome[, group][, style]) with
+        weights. With ``style``, rows also carry the battle's eight style columns and only
+        battles whose style is known are counted."""
+        params: dict[str, object] = {}
+        where = _where(f, params)
+        group = {"category": "p.category", "language": "p.language"}.get(by or "", "''")
+        extra = "".join(f", MAX(b.{c}) AS {c}" for c in STYLE_COLUMNS) if style else ""
+        if style:
+            where += " AND b.a_tokens IS NOT NULL AND b.b_tokens IS NOT NULL"
+        if f.combine == "game":
+            extra = extra.replace("MAX(b.", "(b.")
+            inner = (f"SELECT b.model_a_id AS ma, b.model_b_id AS mb, v.outcome AS outcome, "
+                     f"CASE WHEN v.strength >= 2 THEN :strong ELSE 1.0 END AS w, {group} AS g"
+                     f"{extra} {_FROM} WHERE {where}")
+            params["strong"] = float(f.strong_weight)
+        else:
+            # one outcome per (battle, judge, voter): the sign of the summed signed verdicts;
+            # a single both-bad vote stays both-bad
+            inner = (f"SELECT b.model_a_id AS ma, b.model_b_id AS mb, "
+                     f"CASE WHEN COUNT(*) = 1 AND MAX(v.outcome) = 'both_bad' THEN 'both_bad' "
+                     f"WHEN SUM({_SIGNED}) > 0 THEN 'a' WHEN SUM({_SIGNED}) < 0 THEN 'b' "
+                     f"ELSE 'tie' END AS outcome, 1.0 AS w, {group} AS g{extra} "
+                     f"{_FROM} WHERE {where} "
+                     f"GROUP BY v.battle_id, v.judge_name, v.voter, b.model_a_id, b.model_b_id"
+                     + (f", {group}" if by else ""))
+        cols = "".join(f", c.{c}" for c in STYLE_COLUMNS) if style else ""
+        sql = (f"SELECT ma.name, mb.name, c.outcome, SUM(c.w), c.g{cols} FROM ({inner}) c "
+               "JOIN models ma ON ma.id = c.ma JOIN models mb ON mb.id = c.mb "
+               f"GROUP BY ma.name, mb.name, c.outcome, c.g{cols} "
+               f"ORDER BY ma.name, mb.name, c.outcome, c.g{cols}")
+        with self.engine.connect() as conn:
+            rows = conn.execute(text(sql), params).all()
+        return [CountRow(r[0], r[1], r[2], float(r[3]),
+                         category=r[4] if by == "category" else None,
+                         language=r[4] if by == "language" else None,
+                         style=tuple(int(x) for x in r[5:13]) if style else None) for r in rows]
+
     def vote_records(self, judge_names: list[str] | None = None,
                      set_name: str | None = None) -> list[VoteRecord]:
         """Every vote on a ready battle, oldest first, optionally for some judges only."""
