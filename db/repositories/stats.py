@@ -120,12 +120,17 @@ class StatsRepository(RepositoryBase):
             params["strong"] = float(f.strong_weight)
         else:
             # one outcome per (battle, judge, voter): the sign of the summed signed verdicts;
-            # a single both-bad vote stays both-bad
-            inner = (f"SELECT b.model_a_id AS ma, b.model_b_id AS mb, "
+            # a single both-bad vote stays both-bad. Human votes are one game each, so they
+            # skip the grouping (which is what keeps a million of them fast).
+            plain = extra.replace("MAX(b.", "(b.")
+            inner = (f"SELECT b.model_a_id AS ma, b.model_b_id AS mb, v.outcome AS outcome, "
+                     f"1.0 AS w, {group} AS g{plain} {_FROM} WHERE {where} AND v.judge_kind = 'human' "
+                     f"UNION ALL "
+                     f"SELECT b.model_a_id AS ma, b.model_b_id AS mb, "
                      f"CASE WHEN COUNT(*) = 1 AND MAX(v.outcome) = 'both_bad' THEN 'both_bad' "
                      f"WHEN SUM({_SIGNED}) > 0 THEN 'a' WHEN SUM({_SIGNED}) < 0 THEN 'b' "
                      f"ELSE 'tie' END AS outcome, 1.0 AS w, {group} AS g{extra} "
-                     f"{_FROM} WHERE {where} "
+                     f"{_FROM} WHERE {where} AND v.judge_kind != 'human' "
                      f"GROUP BY v.battle_id, v.judge_name, v.voter, b.model_a_id, b.model_b_id"
                      + (f", {group}" if by else ""))
         cols = "".join(f", c.{c}" for c in STYLE_COLUMNS) if style else ""
