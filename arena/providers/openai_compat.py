@@ -7,18 +7,24 @@ table, asks for logprobs when a request does, and retries what is worth retrying
 jittered backoff that honours Retry-After. A per-model semaphore bounds concurrency; a
 list of base URLs spreads the load, and a URL that refuses connections is skipped for a
 while. The API key is handed in by the caller and kept only inside the client object.
+
+Transport: requests go out on ``httpx2``, the HTTP client the ``openai`` SDK itself runs
+on, and the SSE stream is parsed here. Going through the SDK's request builder and its
+per-chunk pydantic models cost about 1.1 ms of CPU per call more, which at concurrency 64
+was the difference between meeting and missing the throughput target (bench/RESULTS.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import openai
+import httpx2
 
 from arena.config import ModelSpec
 from arena.domain import Usage
@@ -57,9 +63,13 @@ class OpenAICompatibleProvider:
             raise ProviderError(f"{spec.name}: no base_url configured")
         self.name = spec.name
         self.spec = spec
+        limits = httpx2.Limits(max_connections=max(100, 2 * spec.concurrency),
+                               max_keepalive_connections=max(20, spec.concurrency))
+        headers = {"Authorization": f"Bearer {api_key}", "Accept": "text/event-stream",
+                   "User-Agent": "arena-code/0.1"}
         self._clients = [
-            openai.AsyncOpenAI(base_url=url, api_key=api_key, timeout=spec.timeout,
-                               max_retries=0)
+            httpx2.AsyncClient(base_url=url.rstrip("/") + "/", headers=headers,
+                               timeout=httpx2.Timeout(spec.timeout), limits=limits)
             for url in spec.base_urls
         ]
         self._dead_until = [0.0] * len(self._clients)
@@ -98,9 +108,8 @@ class OpenAICompatibleProvider:
             params["logprobs"] = True
             if req.top_logprobs:
                 params["top_logprobs"] = req.top_logprobs
-        extra = {**spec.extra_body, **req.extra_body}
-        if extra:
-            params["extra_body"] = extra
+        # vLLM-only sampling options travel as extra top-level keys, as the SDK's extra_body does
+        params.update({**spec.extra_body, **req.extra_body})
         return params
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
@@ -144,43 +153,46 @@ class OpenAICompatibleProvider:
         finish: str | None = None
         usage_in = usage_out = None
         try:
-            stream = await client.chat.completions.create(**params)
-            try:
-                async for chunk in stream:
-                    if getattr(chunk, "usage", None):
-                        usage_in = chunk.usage.prompt_tokens
-                        usage_out = chunk.usage.completion_tokens
-                    for choice in chunk.choices or []:
-                        text = choice.delta.content if choice.delta else None
+            async with client.stream("POST", "chat/completions", json=params) as resp:
+                if resp.status_code >= 400:
+                    await self._raise_for_status(resp, attempt)
+                async for line in resp.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    payload = line[5:].strip()
+                    if payload == "[DONE]":
+                        continue  # read on to the end of the body, so the connection is reused
+                    chunk = json.loads(payload)
+                    if not isinstance(chunk, dict):
+                        raise ValueError(f"a stream chunk is not an object: {payload[:80]}")
+                    if chunk.get("error"):
+                        raise _Retryable(f"error in stream: {_message(chunk)}")
+                    usage = chunk.get("usage")
+                    if usage:
+                        usage_in, usage_out = usage.get("prompt_tokens"), usage.get("completion_tokens")
+                    for choice in chunk.get("choices") or ():
+                        text = (choice.get("delta") or {}).get("content")
                         if text:
                             if ttft is None:
                                 ttft = time.perf_counter() - t0
                             parts.append(text)
                             yield TextDelta(text)
-                        if logprobs is not None and choice.logprobs and choice.logprobs.content:
-                            logprobs.extend(_logprobs(choice.logprobs.content))
-                        if choice.finish_reason:
-                            finish = choice.finish_reason
-            finally:
-                await stream.close()
-        except openai.APIStatusError as exc:
-            status = exc.status_code
-            message = _error_message(exc)
-            if status in NOT_RETRYABLE:
-                raise ProviderError(f"{self.name}: HTTP {status}: {message}",
-                                    attempts=attempt) from None
-            retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
-            raise _Retryable(f"HTTP {status}: {message}", retry_after) from None
-        except openai.APITimeoutError:
-            raise _Retryable(f"timed out after {self.spec.timeout:g} s") from None
-        except openai.APIConnectionError as exc:
-            cause = exc.__cause__ or exc
-            if _is_refused(cause):
-                raise _Retryable(f"connection refused by {client.base_url}", dead_url=True) from None
-            raise _Retryable(f"connection error: {type(cause).__name__}: {cause}") from None
-        except (ProviderError, asyncio.CancelledError):
+                        lp = choice.get("logprobs")
+                        if logprobs is not None and lp and lp.get("content"):
+                            logprobs.extend(_logprobs(lp["content"]))
+                        if choice.get("finish_reason"):
+                            finish = choice["finish_reason"]
+        except (ProviderError, _Retryable, asyncio.CancelledError):
             raise
-        except Exception as exc:  # malformed chunks, protocol errors from the transport
+        except httpx2.TimeoutException:
+            raise _Retryable(f"timed out after {self.spec.timeout:g} s") from None
+        except httpx2.ConnectError as exc:
+            if _is_refused(exc):
+                raise _Retryable(f"connection refused by {client.base_url}", dead_url=True) from None
+            raise _Retryable(f"connection error: {exc}") from None
+        except httpx2.TransportError as exc:  # a cut stream, a reset connection
+            raise _Retryable(f"connection error: {type(exc).__name__}: {exc}") from None
+        except ValueError as exc:  # a chunk that is not JSON, or not a chunk
             raise _Retryable(f"malformed stream: {type(exc).__name__}: {exc}") from None
         text = "".join(parts)
         if finish is None:
@@ -196,26 +208,38 @@ class OpenAICompatibleProvider:
         yield Finished(Completion(text=text, usage=usage, finish_reason=finish,
                                   logprobs=logprobs, attempts=attempt))
 
+    async def _raise_for_status(self, resp: httpx2.Response, attempt: int) -> None:
+        """Turn an HTTP error into a final ProviderError or a retryable failure."""
+        await resp.aread()
+        try:
+            message = _message(resp.json())
+        except ValueError:
+            message = resp.text[:300] or resp.reason_phrase
+        status = resp.status_code
+        if status in NOT_RETRYABLE:
+            raise ProviderError(f"{self.name}: HTTP {status}: {message}", attempts=attempt)
+        raise _Retryable(f"HTTP {status}: {message}",
+                         parse_retry_after(resp.headers.get("retry-after")))
+
     async def aclose(self) -> None:
         for client in self._clients:
-            await client.close()
+            await client.aclose()
 
 
-def _logprobs(items: Any) -> list[TokenLogprob]:
+def _logprobs(items: list[dict[str, Any]]) -> list[TokenLogprob]:
     out = []
     for item in items:
-        top = {t.token: t.logprob for t in (item.top_logprobs or [])}
-        out.append(TokenLogprob(token=item.token, logprob=item.logprob, top=top))
+        top = {t["token"]: t["logprob"] for t in (item.get("top_logprobs") or [])}
+        out.append(TokenLogprob(token=item["token"], logprob=item["logprob"], top=top))
     return out
 
 
-def _error_message(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        err = body.get("error", body)
-        if isinstance(err, dict) and err.get("message"):
-            return str(err["message"])[:300]
-    return str(exc.message)[:300]
+def _message(body: Any) -> str:
+    """The error message of an OpenAI-style error body ({"error": {"message": ...}})."""
+    err = body.get("error", body) if isinstance(body, dict) else body
+    if isinstance(err, dict) and err.get("message"):
+        return str(err["message"])[:300]
+    return str(err)[:300]
 
 
 def _is_refused(exc: BaseException) -> bool:

@@ -174,8 +174,8 @@ class BattleRunner:
     def _battle_texts(self, battles: list[Battle],
                       set_name: str | None) -> dict[int, tuple[Prompt, str, str]]:
         """Each battle's prompt and two answers, in a few bulk queries rather than a
-        :meth:`battle_detail` (five sessions) per battle, which held the first judge call
-        back by about a millisecond per battle."""
+        ``battle_detail`` (three sessions, seven queries) per battle, which held the first
+        judge call back by about a millisecond per battle."""
         if not battles:
             return {}
         prompts = {p.id: p for p in self.store.prompts(set_name)} if set_name else {}
