@@ -57,7 +57,8 @@ class Leaderboard:
             if o.style:
                 what += ", style-controlled"
         judges = ", ".join(f.judges) if f.judges else "all judges"
-        combine = ("games of a judge combined per battle" if f.combine == "battle"
+        combine = ("each game counted" if o.algorithm == "elo"
+                   else "games of a judge combined per battle" if f.combine == "battle"
                    else f"each game counted (strong verdicts ×{f.strong_weight:g})")
         text = f"{what}; votes: {judges}, {combine}; {self.comparisons:g} comparisons"
         if self.disconnected:
@@ -82,7 +83,8 @@ def _tally(rows: list[CountRow]) -> dict[str, list[float]]:
 
 
 def compute(store: Store, vote_filter: VoteFilter, options: RatingOptions = RatingOptions()) -> Leaderboard:
-    """The leaderboard for the selected votes. Raises ArenaError for an unknown anchor."""
+    """The leaderboard for the selected votes. Raises ArenaError for an unknown or unrated
+    anchor, and for votes the rating engine cannot fit (RatingInputError)."""
     if options.algorithm == "elo":
         return elo_leaderboard(store, vote_filter)
     rows = store.comparison_counts(vote_filter, style=options.style)
@@ -101,7 +103,17 @@ def from_counts(rows: list[CountRow], vote_filter: VoteFilter, options: RatingOp
     if options.anchor_model and options.anchor_model not in comp.models:
         raise ArenaError(f"--anchor: {options.anchor_model!r} has no counted battles "
                          f"(rated models: {', '.join(comp.models)})")
-    ratings, low, high, models, disconnected = _fit(comp, rows, options, board)
+    from arena.rating.bt import main_component
+    from arena.rating.data import RatingInputError
+
+    unrated = main_component(comp)[1]
+    if options.anchor_model in unrated:
+        raise ArenaError(f"--anchor: {options.anchor_model!r} is not rated: it has no comparison "
+                         f"with the other models (not rated: {', '.join(unrated)})")
+    try:
+        ratings, low, high, models, disconnected = _fit(comp, rows, options, board)
+    except RatingInputError as exc:  # e.g. style features that cannot be fitted on these votes
+        raise ArenaError(f"cannot rate the selected votes: {exc}") from None
     board.disconnected = list(disconnected)
     order = sorted(range(len(models)), key=lambda i: (-ratings[i], models[i]))
     from arena.rating.intervals import ranks
@@ -190,8 +202,7 @@ def elo_leaderboard(store: Store, vote_filter: VoteFilter) -> Leaderboard:
     """Online Elo over every counted vote in time order (each judge game is one battle)."""
     from arena.rating.elo import online_elo
 
-    records = store.vote_records(list(vote_filter.judges) if vote_filter.judges else None,
-                                 vote_filter.set_name)
+    records = store.vote_records(vote_filter=vote_filter)
     ratings = online_elo((r.model_a, r.model_b, r.outcome) for r in records)
     tally = _tally([CountRow(r.model_a, r.model_b, r.outcome, 1.0) for r in records])
     board = Leaderboard([], RatingOptions(algorithm="elo", method="none"), vote_filter,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy import text
+from sqlalchemy import DateTime, bindparam, text
 
 from db.repositories._base import RepositoryBase
 
@@ -83,11 +83,23 @@ def _where(f: VoteFilter, params: dict[str, object]) -> str:
             params[key] = value
     if f.since is not None:
         clauses.append("v.created_at >= :since")
-        params["since"] = f.since
+        params["since"] = _utc(f.since)
     if f.until is not None:
         clauses.append("v.created_at < :until")
-        params["until"] = f.until
+        params["until"] = _utc(f.until)
     return " AND ".join(clauses)
+
+
+def _utc(value: datetime) -> datetime:
+    """A filter time in UTC, as votes are stamped (a naive time is taken as UTC)."""
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _query(sql: str, params: dict[str, object]):  # type: ignore[no-untyped-def]
+    """``text(sql)`` with the time bounds bound as DateTime, so that SQLite compares them in
+    the stored text format (UTC, no offset) rather than as the driver's default string."""
+    return text(sql).bindparams(*(bindparam(k, type_=DateTime(timezone=True))
+                                  for k in ("since", "until") if k in params))
 
 
 _FROM = """
@@ -139,37 +151,31 @@ class StatsRepository(RepositoryBase):
                f"GROUP BY ma.name, mb.name, c.outcome, c.g{cols} "
                f"ORDER BY ma.name, mb.name, c.outcome, c.g{cols}")
         with self.engine.connect() as conn:
-            rows = conn.execute(text(sql), params).all()
+            rows = conn.execute(_query(sql, params), params).all()
         return [CountRow(r[0], r[1], r[2], float(r[3]),
                          category=r[4] if by == "category" else None,
                          language=r[4] if by == "language" else None,
                          style=tuple(int(x) for x in r[5:13]) if style else None) for r in rows]
 
-    def vote_records(self, judge_names: list[str] | None = None,
-                     set_name: str | None = None) -> list[VoteRecord]:
-        """Every vote on a ready battle, oldest first, optionally for some judges only."""
-        sql = """
+    def vote_records(self, judge_names: list[str] | None = None, set_name: str | None = None, *,
+                     vote_filter: VoteFilter | None = None) -> list[VoteRecord]:
+        """Every counted vote on a ready battle, oldest first: those ``vote_filter`` selects
+        (judges, with ``human`` = every human vote, set, category, language, time), or by
+        default those of ``judge_names`` on ``set_name``."""
+        f = vote_filter or VoteFilter(judges=tuple(judge_names) if judge_names else None,
+                                      set_name=set_name)
+        params: dict[str, object] = {}
+        sql = f"""
             SELECT v.id, v.battle_id, ma.name, mb.name, v.outcome, v.strength, v.judge_name,
                    v.judge_kind, v.game, p.category, p.language
-            FROM votes v
-            JOIN battles b ON b.id = v.battle_id
+            {_FROM}
             JOIN models ma ON ma.id = b.model_a_id
             JOIN models mb ON mb.id = b.model_b_id
-            JOIN prompts p ON p.id = b.prompt_id
-            JOIN prompt_sets ps ON ps.id = p.set_id
-            WHERE b.status = 'ready'
+            WHERE {_where(f, params)}
+            ORDER BY v.created_at, v.id
         """
-        params: dict[str, object] = {}
-        if judge_names:
-            names = ", ".join(f":j{i}" for i in range(len(judge_names)))
-            sql += f" AND v.judge_name IN ({names})"
-            params.update({f"j{i}": n for i, n in enumerate(judge_names)})
-        if set_name:
-            sql += " AND ps.name = :set_name"
-            params["set_name"] = set_name
-        sql += " ORDER BY v.created_at, v.id"
         with self.engine.connect() as conn:
-            return [VoteRecord(*row) for row in conn.execute(text(sql), params)]
+            return [VoteRecord(*row) for row in conn.execute(_query(sql, params), params)]
 
     def counts(self) -> dict[str, int]:
         """Row counts of the main tables, for summaries and tests."""
