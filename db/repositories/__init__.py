@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 
 from db.repositories.battles import BattleDetail, BattleRepository, pair_key
+from db.repositories.bulk import BulkRepository
 from db.repositories.prompts import (
     AnswerIn,
     ImportResult,
@@ -15,7 +16,7 @@ from db.repositories.prompts import (
 from db.repositories.stats import StatsRepository
 
 
-class Store(PromptRepository, BattleRepository, StatsRepository):
+class Store(PromptRepository, BattleRepository, StatsRepository, BulkRepository):
     """All repositories over one engine."""
 
     def __init__(self, engine: Engine) -> None:

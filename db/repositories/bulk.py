@@ -18,14 +18,15 @@ PostgreSQL, and on SQLite the text SQLAlchemy stores for them (``YYYY-MM-DD HH:M
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from arena.domain import ArenaError
+from arena.domain import ArenaError, Outcome
 from db.repositories._base import RepositoryBase, dumps
 from db.repositories.battles import pair_key
 
@@ -56,8 +57,9 @@ class BattleBatch:
     """Everything one import writes, as plain tuples: a million of them must stay cheap.
 
     Battles point at prompts, and votes at battles, by their index in these lists. The
-    caller guarantees the distinctness documented on the spec types; a batch that breaks
-    it is refused (ArenaError) before anything is committed.
+    caller keeps them distinct as documented on the spec types: a repeated prompt or battle
+    makes the import fail (ArenaError, nothing committed); a repeated vote is counted as
+    already present.
     """
 
     source: str
@@ -84,29 +86,26 @@ class _Writer:
     def __init__(self, dbapi_conn: Any, dialect: str) -> None:
         self.conn = dbapi_conn
         self.sqlite = dialect == "sqlite"
-        self.ph = "?" if self.sqlite else "%s"
         self.cur = dbapi_conn.cursor()
-        self._stamps: dict[float, Any] = {}
         now = datetime.now(UTC)
         self.now = self._format(now)
+        self._stamps: dict[float | None, Any] = {None: self.now}
 
     def _format(self, value: datetime) -> Any:
         if self.sqlite:  # what SQLAlchemy's SQLite DateTime stores
             return value.replace(tzinfo=None).isoformat(" ", "microseconds")
         return value
 
-    def stamp(self, ts: float | None) -> Any:
-        """The column value for a POSIX time (None: now)."""
-        if ts is None:
-            return self.now
-        out = self._stamps.get(ts)
-        if out is None:
-            if self.sqlite:
-                out = _naive_utc(ts).isoformat(" ", "microseconds")
-            else:
-                out = datetime.fromtimestamp(ts, UTC)
-            self._stamps[ts] = out
-        return out
+    def stamps(self, times: Iterable[float | None]) -> dict[float | None, Any]:
+        """Column values for POSIX times (None: now), as a dict kept across tables."""
+        cache = self._stamps
+        todo = set(times).difference(cache)
+        if self.sqlite:
+            utc = _naive_utc
+            cache.update({ts: utc(ts).isoformat(" ", "microseconds") for ts in todo})  # type: ignore[arg-type]
+        else:
+            cache.update({ts: datetime.fromtimestamp(ts, UTC) for ts in todo})  # type: ignore[arg-type]
+        return cache
 
     def sql(self, text: str) -> str:
         return text if self.sqlite else text.replace("%", "%%").replace("?", "%s")
@@ -115,12 +114,13 @@ class _Writer:
         self.cur.execute(self.sql(text), tuple(params))
         return [tuple(r) for r in self.cur.fetchall()]
 
-    def many(self, text: str, rows: list[tuple[Any, ...]]) -> int:
-        """executemany; the number of rows actually written (conflicts skipped)."""
+    def insert(self, into: str, values: str, rows: list[tuple[Any, ...]]) -> int:
+        """``INTO ... VALUES ... ON CONFLICT DO NOTHING`` for every row, as one executemany
+        (psycopg pipelines it); how many rows were written."""
         if not rows:
             return 0
-        self.cur.executemany(self.sql(text), rows)
-        return self.cur.rowcount
+        self.cur.executemany(self.sql(f"{into} VALUES {values} ON CONFLICT DO NOTHING"), rows)
+        return int(self.cur.rowcount)
 
     def reserve_ids(self, table: str, n: int) -> range | list[int]:
         """``n`` fresh primary keys for ``table`` that no other writer can take."""
@@ -139,17 +139,20 @@ class BulkRepository(RepositoryBase):
     def _bulk(self) -> Iterator[_Writer]:
         """A raw DBAPI transaction: committed on success, rolled back on any error."""
         raw = self.engine.raw_connection()
-        conn = raw.driver_connection
+        conn: Any = raw.driver_connection
         sqlite = self.dialect == "sqlite"
         cache = None
         try:
             if sqlite:
                 cache = conn.execute("PRAGMA cache_size").fetchone()[0]
                 conn.execute(f"PRAGMA cache_size=-{_SQLITE_CACHE_KIB}")
-                conn.execute("BEGIN IMMEDIATE")
-            writer = _Writer(conn, self.dialect)
+                try:
+                    conn.execute("BEGIN IMMEDIATE")  # the write lock, before reading max(id)
+                except sqlite3.OperationalError as exc:
+                    raise ArenaError(f"the database is busy ({exc}): another command is "
+                                     "writing to it; try again when it is done") from None
             try:
-                yield writer
+                yield _Writer(conn, self.dialect)
                 conn.commit()
             except BaseException:
                 conn.rollback()
@@ -165,18 +168,21 @@ class BulkRepository(RepositoryBase):
         Prompts are matched by external id within the set, models by name (missing ones are
         registered with provider "imported"; existing ones are left as they are), battles
         by (prompt, pair, slot) and votes by (battle, judge, voter, game): whatever is
-        already stored is counted as present and not written again.
+        already stored is counted as present and not written again. A vote on a battle
+        stored earlier with A and B the other way round is stored flipped into its frame.
 
-        Raises ArenaError when the batch repeats a battle or a vote, or when another writer
-        stored the same battles meanwhile; nothing is written then.
+        Raises ArenaError when the batch repeats a prompt or a battle, when another writer
+        stored the same ones meanwhile, or when the SQLite database stays locked; nothing is
+        written then.
         """
         result = BulkImportResult(set_name=set_name)
         with self._bulk() as w:
             set_id, set_existed = self._bulk_set(w, set_name, batch.source)
             model_ids = self._bulk_models(w, batch, result)
             prompt_ids = self._bulk_prompts(w, set_id, set_existed, batch, result)
-            battle_ids = self._bulk_battles(w, set_id, prompt_ids, model_ids, batch, result)
-            self._bulk_votes(w, battle_ids, batch, result)
+            battle_ids, flipped = self._bulk_battles(w, set_id, prompt_ids, model_ids, batch,
+                                                     result)
+            self._bulk_votes(w, battle_ids, flipped, batch, result)
         return result
 
     # -- steps ---------------------------------------------------------------------------
@@ -184,8 +190,8 @@ class BulkRepository(RepositoryBase):
         rows = w.all("SELECT id FROM prompt_sets WHERE name = ?", (name,))
         if rows:
             return rows[0][0], True
-        w.many("INSERT INTO prompt_sets (name, source, created_at) VALUES (?, ?, ?)",
-               [(name, source, w.now)])
+        w.insert("INSERT INTO prompt_sets (name, source, created_at)", "(?, ?, ?)",
+                 [(name, source[-1000:], w.now)])  # the column holds 1000 characters
         return w.all("SELECT id FROM prompt_sets WHERE name = ?", (name,))[0][0], False
 
     def _bulk_models(self, w: _Writer, batch: BattleBatch,
@@ -195,9 +201,8 @@ class BulkRepository(RepositoryBase):
         missing = [n for n in names if n not in ids]
         if missing:
             config = dumps({"source": batch.source})
-            w.many("INSERT INTO models (name, provider, endpoint_model, config_json, created_at) "
-                   "VALUES (?, ?, NULL, ?, ?) ON CONFLICT DO NOTHING",
-                   [(n, IMPORTED_PROVIDER, config, w.now) for n in missing])
+            w.insert("INSERT INTO models (name, provider, endpoint_model, config_json, created_at)",
+                     "(?, ?, NULL, ?, ?)", [(n, IMPORTED_PROVIDER, config, w.now) for n in missing])
             ids.update(self._model_rows(w, missing))
             result.models_added = missing
         return ids
@@ -218,84 +223,91 @@ class BulkRepository(RepositoryBase):
         if set_existed:
             existing = dict(w.all("SELECT external_id, id FROM prompts WHERE set_id = ?",
                                   (set_id,)))
-        new = [p for p in batch.prompts if p[0] not in existing] if existing else batch.prompts
-        ids = iter(w.reserve_ids("prompts", len(new)))
-        hashes: dict[str, str] = {}
-        rows = []
-        out = []
-        for ext, text, category, language in batch.prompts:
-            pid = existing.get(ext)
-            if pid is None:
-                pid = next(ids)
-                digest = hashes.get(text)
-                if digest is None:
-                    digest = hashes[text] = hashlib.sha256(text.encode()).hexdigest()
-                rows.append((pid, ext, text, category, language, digest))
-            out.append(pid)
-        written = w.many(f"INSERT INTO prompts (id, set_id, external_id, text, category, language, "
-                         f"content_hash, created_at) VALUES (?, {int(set_id)}, ?, ?, ?, ?, ?, "
-                         f"{_literal(w.now, w.sqlite)}) ON CONFLICT DO NOTHING", rows)
+        prompts = batch.prompts
+        new = [p for p in prompts if p[0] not in existing] if existing else prompts
+        ids = w.reserve_ids("prompts", len(new))
+        hashes = {text: hashlib.sha256(text.encode()).hexdigest() for text in {p[1] for p in new}}
+        rows = [(pid, ext, text, category, language, hashes[text])
+                for pid, (ext, text, category, language) in zip(ids, new, strict=True)]
+        if existing:
+            fresh = dict(zip((p[0] for p in new), ids, strict=True))
+            out = [existing.get(p[0]) or fresh[p[0]] for p in prompts]
+        else:
+            out = list(ids)
+        written = w.insert("INSERT INTO prompts (id, set_id, external_id, text, category, "
+                           "language, content_hash, created_at)",
+                           f"(?, {int(set_id)}, ?, ?, ?, ?, ?, {_literal(w.now, w.sqlite)})", rows)
         _check_written("prompts", written, len(rows))
         result.prompts_added = len(rows)
-        result.prompts_present = len(batch.prompts) - len(rows)
+        result.prompts_present = len(prompts) - len(rows)
         return out
 
     def _bulk_battles(self, w: _Writer, set_id: int, prompt_ids: list[int],
                       model_ids: dict[str, int], batch: BattleBatch,
-                      result: BulkImportResult) -> list[int]:
-        existing: dict[tuple[int, str, str], int] = {}
+                      result: BulkImportResult) -> tuple[list[int], set[int]]:
+        """The battles' ids, and the indexes of those already stored with A and B swapped."""
+        battles = batch.battles
+        pair_keys: dict[tuple[str, str], str] = {}
+        for a, b in {(b[1], b[2]) for b in battles}:
+            pair_keys[(a, b)] = pair_key(a, b)
+        out: list[int] = [0] * len(battles)
+        flipped: set[int] = set()
+        new: range | list[int] = range(len(battles))
         if result.prompts_present:  # only battles on prompts stored before can exist
-            existing = {(p, k, s): i for i, p, k, s in w.all(
-                "SELECT b.id, b.prompt_id, b.pair_key, b.slot FROM battles b "
+            existing = {(p, k, s): (i, ma) for i, p, k, s, ma in w.all(
+                "SELECT b.id, b.prompt_id, b.pair_key, b.slot, b.model_a_id FROM battles b "
                 "JOIN prompts p ON p.id = b.prompt_id WHERE p.set_id = ? "
                 "AND b.slot LIKE 'import:%'", (set_id,))}
-        keys: dict[tuple[str, str], str] = {}
-        todo: list[tuple[int, int, int, str, str, Any, Any]] = []
-        out: list[int] = [0] * len(batch.battles)
-        stamp = w.stamp
-        styled = False
-        for i, (pi, a, b, slot, ts, style) in enumerate(batch.battles):
-            pid = prompt_ids[pi]
-            pk = keys.get((a, b))
-            if pk is None:
-                pk = keys[(a, b)] = pair_key(a, b)
-            if existing:
-                found = existing.get((pid, pk, slot))
-                if found is not None:
-                    out[i] = found
+            new = []
+            for i, (pi, a, b, slot, _, _) in enumerate(battles):
+                found = existing.get((prompt_ids[pi], pair_keys[(a, b)], slot))
+                if found is None:
+                    new.append(i)
                     continue
-            if style is not None:
-                styled = True
-            todo.append((i, pid, model_ids[a], model_ids[b], pk, slot, stamp(ts), style))
-        ids = w.reserve_ids("battles", len(todo))
-        cols = "id, prompt_id, model_a_id, model_b_id, pair_key, slot, created_at"
+                out[i] = found[0]
+                if found[1] != model_ids[a]:  # stored with the sides the other way round
+                    flipped.add(i)
+        ids = w.reserve_ids("battles", len(new))
+        chosen = battles if len(new) == len(battles) else [battles[i] for i in new]
+        styled = any(b[5] is not None for b in chosen)
+        stamps = w.stamps(b[4] for b in chosen)
         if styled:
             none8 = (None,) * 8
-            rows = [(bid, pid, ma, mb, pk, slot, at, *(style or none8))
-                    for bid, (_, pid, ma, mb, pk, slot, at, style) in zip(ids, todo, strict=True)]
-            cols += ", " + ", ".join(STYLE_COLUMNS)
+            rows = [(bid, prompt_ids[pi], model_ids[a], model_ids[b], pair_keys[(a, b)], slot,
+                     stamps[ts], *(style or none8))
+                    for bid, (pi, a, b, slot, ts, style) in zip(ids, chosen, strict=True)]
         else:
-            rows = [(bid, pid, ma, mb, pk, slot, at)
-                    for bid, (_, pid, ma, mb, pk, slot, at, _) in zip(ids, todo, strict=True)]
-        for bid, t in zip(ids, todo, strict=True):
-            out[t[0]] = bid
+            rows = [(bid, prompt_ids[pi], model_ids[a], model_ids[b], pair_keys[(a, b)], slot,
+                     stamps[ts])
+                    for bid, (pi, a, b, slot, ts, _) in zip(ids, chosen, strict=True)]
+        if chosen is battles:
+            out = list(ids)
+        else:
+            for bid, i in zip(ids, new, strict=True):
+                out[i] = bid
+        cols = "id, prompt_id, model_a_id, model_b_id, pair_key, slot, created_at"
+        if styled:
+            cols += ", " + ", ".join(STYLE_COLUMNS)
         marks = ", ".join("?" * len(rows[0])) if rows else ""
-        written = w.many(f"INSERT INTO battles ({cols}, status) VALUES ({marks}, 'ready') "
-                         "ON CONFLICT DO NOTHING", rows)
+        written = w.insert(f"INSERT INTO battles ({cols}, status)", f"({marks}, 'ready')", rows)
         _check_written("battles", written, len(rows))
         result.battles_added = len(rows)
-        result.battles_present = len(batch.battles) - len(rows)
-        return out
+        result.battles_present = len(battles) - len(rows)
+        return out, flipped
 
-    def _bulk_votes(self, w: _Writer, battle_ids: list[int], batch: BattleBatch,
-                    result: BulkImportResult) -> None:
-        stamp = w.stamp
-        rows = [(battle_ids[bi], kind, judge, voter, outcome, strength, game, stamp(ts))
+    def _bulk_votes(self, w: _Writer, battle_ids: list[int], flipped: set[int],
+                    batch: BattleBatch, result: BulkImportResult) -> None:
+        stamps = w.stamps(v[7] for v in batch.votes)
+        rows = [(battle_ids[bi], kind, judge, voter, outcome, strength, game, stamps[ts])
                 for bi, kind, judge, voter, outcome, strength, game, ts in batch.votes]
-        result.votes_added = w.many(
+        if flipped:  # votes are stored from the stored battle's side A
+            rows = [r if v[0] not in flipped
+                    else r[:4] + (Outcome(r[4]).flipped().value,) + r[5:]
+                    for r, v in zip(rows, batch.votes, strict=True)]
+        result.votes_added = w.insert(
             "INSERT INTO votes (battle_id, judge_kind, judge_name, voter, outcome, strength, "
-            "game, created_at, prompt_tokens, completion_tokens) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0) ON CONFLICT DO NOTHING", rows)
+            "game, created_at, prompt_tokens, completion_tokens)",
+            "(?, ?, ?, ?, ?, ?, ?, ?, 0, 0)", rows)
         result.votes_present = len(rows) - result.votes_added
 
 

@@ -1,0 +1,609 @@
+"""Importing battles and votes recorded elsewhere: Chatbot Arena, Arena-Hard, and our own log.
+
+Three formats (``arena import battles FILE --format ...``; FILE may be gzipped, and may be one
+JSON object a line or one JSON array of objects):
+
+* ``fastchat``: Chatbot Arena battle records (``question_id, model_a, model_b, winner, judge,
+  language, tstamp``, optionally ``conversation_a``, ``conv_metadata``, ``category``). One
+  battle and one human vote per record.
+* ``arena-hard``: Arena-Hard-Auto judgment files, one line per (question, model, judge) with
+  two games against ``--baseline``, positions swapped in the second. One battle (A = the
+  baseline) and up to two pairwise votes per line; a game without a score is a failed
+  judgment: skipped, counted and reported.
+* ``jsonl``: ours, one vote a line (see :data:`OUR_FIELDS`); lines sharing ``battle_id`` are
+  votes on one battle.
+
+The whole file is parsed and checked first; the first problem stops the import with
+``FILE:LINE: what is wrong`` (``FILE:record N`` for an array, N counted from 0) and nothing is
+written. Then everything is written in one transaction by
+:meth:`db.repositories.bulk.BulkRepository.import_battles`, which skips whatever is already
+stored, so importing a file twice adds nothing the second time.
+
+Each battle's slot is ``import:`` plus the record's own key (fastchat: ``question_id:tstamp``;
+arena-hard: ``arena-hard:question_id:model:judge``; jsonl: ``battle_id``, else a hash of the
+line); a key longer than the column's 64 characters keeps its first 39 and a hash of the rest.
+"""
+
+from __future__ import annotations
+
+import gc
+import gzip
+import hashlib
+import json
+import re
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, NoReturn
+
+from arena.domain import ArenaError, Outcome, Verdict
+from db.repositories import Store
+from db.repositories.bulk import BattleBatch, BulkImportResult
+
+Format = Literal["fastchat", "arena-hard", "jsonl"]
+FORMATS: tuple[str, ...] = ("fastchat", "arena-hard", "jsonl")
+NO_TEXT = "(prompt text not in the import)"
+FASTCHAT_WINNERS = {"model_a": "a", "model_b": "b", "tie": "tie", "tie (bothbad)": "both_bad"}
+OUR_FIELDS = frozenset({"prompt_id", "prompt", "model_a", "model_b", "outcome", "judge",
+                        "judge_kind", "voter", "game", "strength", "tstamp", "category",
+                        "language", "battle_id"})
+OUTCOMES = frozenset(o.value for o in Outcome)
+VERDICTS = {v.value: v for v in Verdict}
+SLOT_MAX = 64
+NAME_MAX = 200  # model, judge and voter names, external ids (the columns' lengths)
+LABEL_MAX = 100  # categories and languages
+_TS_MIN, _TS_MAX = -62135596800, 253402300800  # years 1 to 9999
+_MISSING = object()
+_SCAN = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_AH_QUESTION = re.compile(r"<\|User Prompt\|>\n(.*?)\n\n<\|The Start of Assistant A's Answer\|>",
+                          re.S)
+
+
+@dataclass
+class BattleImportSummary:
+    """What an import did, for the one-line report on stderr."""
+
+    path: Path
+    fmt: str
+    records: int
+    result: BulkImportResult
+    duplicates: int = 0  # records repeating an earlier one of the same file
+    failed_games: list[str] = field(default_factory=list)  # "FILE:LINE game G"
+
+    def lines(self) -> list[str]:
+        r = self.result
+        out = [f"set {r.set_name}: {self.records} records; "
+               f"battles: {r.battles_added} added, {r.battles_present} already present; "
+               f"votes: {r.votes_added} added, {r.votes_present} already present; "
+               f"prompts: {r.prompts_added} added, {r.prompts_present} already present"
+               + (f"; new models: {len(r.models_added)} ({_first(r.models_added, 10)})"
+                  if r.models_added else "")]
+        if self.duplicates:
+            out.append(f"{self.duplicates} records repeat an earlier record of the file "
+                       "(skipped)")
+        if self.failed_games:
+            out.append(f"{len(self.failed_games)} failed judgments (no score) skipped: "
+                       f"{_first(self.failed_games, 5)}")
+        return out
+
+
+def _first(items: list[str], k: int) -> str:
+    more = f" and {len(items) - k} more" if len(items) > k else ""
+    return ", ".join(items[:k]) + more
+
+
+def default_set_name(path: Path) -> str:
+    name = path.name[:-3] if path.name.endswith(".gz") else path.name
+    return "imported-" + Path(name).stem
+
+
+def import_battles(store: Store, path: Path, fmt: str, set_name: str | None = None,
+                   baseline: str | None = None) -> BattleImportSummary:
+    """Parse ``path`` whole, then write it in one transaction; re-importing adds nothing.
+
+    Raises ArenaError naming FILE:LINE (or FILE:record N) at the first malformed record, or
+    the option that is wrong; nothing is written then.
+    """
+    if fmt not in FORMATS:
+        raise ArenaError(f"--format: choose {', '.join(FORMATS)} (got {fmt!r})")
+    if fmt == "arena-hard":
+        if not baseline or not baseline.strip():
+            raise ArenaError("--baseline MODEL is required with --format arena-hard: the model "
+                             "every judged model was compared against")
+        if len(baseline) > NAME_MAX:
+            raise ArenaError(f"--baseline: a model name has at most {NAME_MAX} characters")
+    elif baseline is not None:
+        raise ArenaError("--baseline only applies to --format arena-hard")
+    name = set_name or default_set_name(path)
+    if not name.strip() or len(name) > NAME_MAX:
+        raise ArenaError(f"--set: a prompt set name has 1 to {NAME_MAX} characters")
+    with _gc_paused():  # a million small containers: the cyclic GC would rescan them all
+        parsed = parse_battle_file(path, fmt, baseline)  # type: ignore[arg-type]
+        result = store.import_battles(name, parsed.batch)
+        summary = BattleImportSummary(path, fmt, parsed.records, result, parsed.duplicates,
+                                      parsed.failed_games)
+        del parsed  # freed by reference counting, before the collector is back
+    return summary
+
+
+@dataclass
+class ParsedBattles:
+    batch: BattleBatch
+    records: int = 0
+    duplicates: int = 0
+    failed_games: list[str] = field(default_factory=list)
+
+
+def parse_battle_file(path: Path, fmt: Format, baseline: str | None = None) -> ParsedBattles:
+    """Read and check the whole file; raises ArenaError at the first problem."""
+    src = _Source(path)
+    builder = _Builder(src)
+    if fmt == "fastchat":
+        _parse_fastchat(src, builder)
+    elif fmt == "arena-hard":
+        assert baseline
+        _parse_arena_hard(src, builder, baseline)
+    else:
+        _parse_ours(src, builder)
+    if builder.records == 0:
+        raise ArenaError(f"{path}: the file has no records")
+    return ParsedBattles(builder.batch, builder.records, builder.duplicates, builder.failed)
+
+
+# -- reading ---------------------------------------------------------------------------------
+class _Source:
+    """The file's records with their line numbers (or indexes, for one JSON array)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.array = False
+
+    def where(self, n: int) -> str:
+        return f"{self.path}:record {n}" if self.array else f"{self.path}:{n}"
+
+    def fail(self, n: int, message: str) -> NoReturn:
+        raise ArenaError(f"{self.where(n)}: {message}")
+
+    def _text(self) -> str:
+        path = self.path
+        if not path.is_file():
+            raise ArenaError(f"{path}: no such file")
+        try:
+            if path.name.endswith(".gz"):
+                with gzip.open(path, "rb") as fh:
+                    data = fh.read()
+            else:
+                data = path.read_bytes()
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ArenaError(f"{path}: cannot read the file ({exc})") from None
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = data.count(b"\n", 0, exc.start) + 1
+            raise ArenaError(f"{path}:{line}: not UTF-8 text") from None
+
+    def records(self) -> Iterator[tuple[int, Any]]:
+        text = self._text()
+        start = re.match(r"\s*", text).end()  # type: ignore[union-attr]
+        if text.startswith("[", start):
+            self.array = True
+            try:
+                items = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ArenaError(f"{self.path}:{exc.lineno}: not valid JSON ({exc.msg} at "
+                                 f"column {exc.colno})") from None
+            if not isinstance(items, list):
+                raise ArenaError(f"{self.path}: expected one JSON array or one object a line")
+            yield from enumerate(items)
+            return
+        scan = _SCAN  # the C scanner json.loads ends in, minus three Python layers
+        for n, line in enumerate(text.split("\n"), 1):
+            if not line:
+                continue
+            try:
+                rec, end = scan(line, 0)
+                if end != len(line) and not line[end:].isspace():
+                    raise ValueError
+            except (StopIteration, ValueError):
+                if line.isspace():
+                    continue
+                try:  # leading blanks, or a proper error message
+                    rec = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ArenaError(f"{self.path}:{n}: not valid JSON ({exc.msg} at column "
+                                     f"{exc.colno})") from None
+            yield n, rec
+
+
+# -- building the batch ----------------------------------------------------------------------
+class _Builder:
+    """Collects prompts, battles and votes, merging repeats and refusing contradictions."""
+
+    def __init__(self, src: _Source) -> None:
+        self.src = src
+        self.batch = BattleBatch(source=str(src.path))
+        self.prompt_ids: dict[str, int] = {}
+        self.prompt_lines: list[int] = []
+        # battle key -> (battle index, line of its first record)
+        self.battle_keys: dict[Any, tuple[int, int]] = {}
+        # (battle, judge, voter, game) -> (line, outcome, strength); built on the first
+        # battle that gets a second record (until then no vote can repeat another)
+        self.vote_keys: dict[tuple[int, str, str, int], tuple[int, str, int]] | None = None
+        self.records = 0
+        self.duplicates = 0
+        self.failed: list[str] = []
+
+    def prompt(self, ext: str, text: str | None, category: str | None, language: str | None,
+               n: int, strict_text: bool = False) -> int:
+        pi = self.prompt_ids.get(ext)
+        if pi is None:
+            pi = self.prompt_ids[ext] = len(self.batch.prompts)
+            self.batch.prompts.append((ext, text or NO_TEXT, category, language))
+            self.prompt_lines.append(n)
+            return pi
+        old = self.batch.prompts[pi]
+        if text and old[1] != text:
+            if old[1] == NO_TEXT:
+                self.batch.prompts[pi] = (ext, text, old[2], old[3])
+            elif strict_text:
+                self.src.fail(n, f"prompt {ext!r} has a different text at "
+                                 f"{self.src.where(self.prompt_lines[pi])}")
+        return pi
+
+    def battle(self, key: Any, pi: int, a: str, b: str, slot: str, ts: float | None,
+               style: tuple[int | None, ...] | None, n: int) -> int:
+        """The battle's index; a key seen before must name the same prompt and sides."""
+        seen = self.battle_keys.get(key)
+        if seen is None:
+            bi = len(self.batch.battles)
+            self.battle_keys[key] = (bi, n)
+            self.batch.battles.append((pi, a, b, slot, ts, style))
+            return bi
+        bi, first = seen
+        old = self.batch.battles[bi]
+        if (old[0], old[1], old[2]) != (pi, a, b):
+            p_old, p_new = self.batch.prompts[old[0]][0], self.batch.prompts[pi][0]
+            self.src.fail(n, f"battle {slot[len('import:'):]!r} is also at "
+                             f"{self.src.where(first)} with another prompt or other sides "
+                             f"({p_old!r}: {old[1]} vs {old[2]}; here {p_new!r}: {a} vs {b})")
+        if self.vote_keys is None:  # until now each battle's votes came from its first record
+            lines = dict(self.battle_keys.values())
+            self.vote_keys = {(v[0], v[2], v[3], v[6]): (lines[v[0]], v[4], v[5])
+                              for v in self.batch.votes}
+        return bi
+
+    def vote(self, bi: int, kind: str, judge: str, voter: str, outcome: str, strength: int,
+             game: int, ts: float | None, n: int) -> None:
+        if self.vote_keys is not None:
+            key = (bi, judge, voter, game)
+            seen = self.vote_keys.get(key)
+            if seen is not None:
+                if seen[1:] != (outcome, strength):
+                    self.src.fail(n, f"contradicts an earlier vote at {self.src.where(seen[0])} "
+                                     f"on the same battle by the same judge ({judge!r}, voter "
+                                     f"{voter!r}, game {game})")
+                self.duplicates += 1
+                return
+            self.vote_keys[key] = (n, outcome, strength)
+        self.batch.votes.append((bi, kind, judge, voter, outcome, strength, game, ts))
+
+
+# -- field checks (the slow, precise path) -----------------------------------------------------
+def _kind(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number",
+            float: "number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _ident(src: _Source, n: int, rec: dict[str, Any], key: str, required: bool = True) -> str | None:
+    """A non-empty id or name (numbers become strings), at most NAME_MAX characters."""
+    value = rec.get(key)
+    if value is None:
+        if required:
+            src.fail(n, f"field {key} is missing")
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        src.fail(n, f"field {key} must be a non-empty string, got {_kind(value)} {value!r}"[:300])
+    if len(value) > NAME_MAX:
+        src.fail(n, f"field {key} is longer than {NAME_MAX} characters")
+    return value
+
+
+def _opt_text(src: _Source, n: int, rec: dict[str, Any], key: str,
+              limit: int | None = None) -> str | None:
+    value = rec.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        src.fail(n, f"field {key} must be a string, got {_kind(value)}")
+    if limit is not None and len(value) > limit:
+        src.fail(n, f"field {key} is longer than {limit} characters")
+    return value or None
+
+
+def _opt_int(src: _Source, n: int, rec: dict[str, Any], key: str, default: int) -> int:
+    value = rec.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        src.fail(n, f"field {key} must be a whole number >= 0, got {value!r}"[:300])
+    return value
+
+
+def _tstamp(src: _Source, n: int, value: Any, iso: bool = False) -> float | None:
+    """POSIX seconds (UTC) from a number, or (``iso``) an ISO 8601 string (naive = UTC)."""
+    if value is None:
+        return None
+    if iso and isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            src.fail(n, f"field tstamp {value!r} is not an ISO 8601 time"[:300])
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return when.timestamp()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not _TS_MIN <= value < _TS_MAX:
+        want = "seconds since 1970 (UTC) or an ISO 8601 time" if iso else "seconds since 1970 (UTC)"
+        src.fail(n, f"field tstamp must be {want}, got {value!r}"[:300])
+    return value
+
+
+def _fit_slot(slot: str) -> str:
+    if len(slot) <= SLOT_MAX:
+        return slot
+    return slot[:39] + "#" + hashlib.sha256(slot.encode()).hexdigest()[:24]
+
+
+def _record_hash(rec: Any) -> str:
+    body = json.dumps(rec, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(body.encode()).hexdigest()[:32]
+
+
+def _label(src: _Source, n: int, rec: dict[str, Any], key: str, cache: dict[Any, Any]) -> str | None:
+    """A category or language: at most LABEL_MAX characters; languages are lowercased."""
+    value = rec.get(key)
+    if isinstance(value, str) and value in cache:
+        return cache[value]  # type: ignore[no-any-return]
+    text = _opt_text(src, n, rec, key, LABEL_MAX)
+    out = (text.lower() if key == "language" else text) if text and text.strip() else None
+    if isinstance(value, str):
+        cache[value] = out
+    return out
+
+
+# -- fastchat --------------------------------------------------------------------------------
+def _fastchat_slow(src: _Source, n: int, rec: Any) -> tuple[str, str, str, str, str, Any]:
+    """The record's (question_id, model_a, model_b, winner, judge, tstamp), checked one by one
+    with a precise message; for the records the fast path did not take."""
+    if not isinstance(rec, dict):
+        src.fail(n, f"expected a JSON object, got {_kind(rec)}")
+    qid = _ident(src, n, rec, "question_id")
+    a = _ident(src, n, rec, "model_a")
+    b = _ident(src, n, rec, "model_b")
+    assert qid and a and b
+    if a == b:
+        src.fail(n, f"model_a and model_b are the same model ({a!r})")
+    winner = rec.get("winner")
+    if not isinstance(winner, str) or winner not in FASTCHAT_WINNERS:
+        src.fail(n, f"field winner must be one of {', '.join(FASTCHAT_WINNERS)}, got "
+                    f"{winner!r}"[:300])
+    judge = _opt_text(src, n, rec, "judge", NAME_MAX) or ""
+    return qid, a, b, winner, judge, _tstamp(src, n, rec.get("tstamp"))
+
+
+def _first_user_turn(src: _Source, n: int, conv: Any) -> str | None:
+    if not isinstance(conv, list):
+        src.fail(n, f"field conversation_a must be a list of {{role, content}}, got {_kind(conv)}")
+    for i, turn in enumerate(conv):
+        if not isinstance(turn, dict):
+            src.fail(n, f"conversation_a[{i}] must be an object {{role, content}}")
+        if turn.get("role") == "user":
+            content = turn.get("content")
+            if not isinstance(content, str):
+                src.fail(n, f"conversation_a[{i}].content must be a string, got {_kind(content)}")
+            if content.strip():
+                return content
+    return None
+
+
+def _count(src: _Source, n: int, meta: dict[str, Any], key: str) -> int | None:
+    value = meta.get(key)
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        parts = list(value.values())
+    else:
+        parts = [value]
+    if not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in parts):
+        src.fail(n, f"conv_metadata.{key} must be a count or an object of counts")
+    return sum(parts)
+
+
+def _style(src: _Source, n: int, meta: Any) -> tuple[int | None, ...] | None:
+    """(tokens, headers, list items, bold spans) of side a, then of side b."""
+    if not isinstance(meta, dict):
+        src.fail(n, f"field conv_metadata must be an object, got {_kind(meta)}")
+    out = tuple(_count(src, n, meta, key) for side in ("a", "b")
+                for key in (f"sum_assistant_{side}_tokens", f"header_count_{side}",
+                            f"list_count_{side}", f"bold_count_{side}"))
+    return None if all(x is None for x in out) else out
+
+
+def _parse_fastchat(src: _Source, b: _Builder) -> None:
+    winners = FASTCHAT_WINNERS
+    batch = b.batch
+    prompt_ids = b.prompt_ids
+    battle_keys = b.battle_keys
+    votes_append = batch.votes.append
+    battles_append = batch.battles.append
+    prompts = batch.prompts
+    prompts_append = prompts.append
+    prompt_lines_append = b.prompt_lines.append
+    langs: dict[Any, Any] = {}
+    cats: dict[Any, Any] = {}
+    names: set[str] = set()
+    str_, float_, int_, dict_ = str, float, int, dict
+    missing = _MISSING
+    ts_min, ts_max, name_max = _TS_MIN, _TS_MAX, NAME_MAX
+    records = 0
+    for n, rec in src.records():
+        records += 1
+        if type(rec) is not dict_:
+            _fastchat_slow(src, n, rec)
+        get = rec.get
+        qid = get("question_id")
+        ma = get("model_a")
+        mb = get("model_b")
+        winner = get("winner")
+        judge = get("judge")
+        ts = get("tstamp")
+        if judge is None:
+            judge = ""
+        if (type(qid) is not str_ or type(ma) is not str_ or type(mb) is not str_
+                or type(winner) is not str_ or winner not in winners or ma == mb
+                or type(judge) is not str_ or len(judge) > name_max
+                or not (ts is None or ((type(ts) is float_ or type(ts) is int_)
+                                       and ts_min <= ts < ts_max))):
+            qid, ma, mb, winner, judge, ts = _fastchat_slow(src, n, rec)
+        if ma not in names or mb not in names:
+            for m in (ma, mb):
+                _ident(src, n, rec, "model_a" if m == ma else "model_b")
+                names.add(m)
+        lang = get("language")
+        if lang is not None:
+            lang = langs.get(lang, missing) if type(lang) is str_ else missing
+            if lang is missing:
+                lang = _label(src, n, rec, "language", langs)
+        cat = get("category")
+        if cat is not None:
+            cat = cats.get(cat, missing) if type(cat) is str_ else missing
+            if cat is missing:
+                cat = _label(src, n, rec, "category", cats)
+        meta = get("conv_metadata")
+        style = None if meta is None else _style(src, n, meta)
+        pi = prompt_ids.get(qid)
+        if pi is None:
+            if not qid.strip() or len(qid) > name_max:
+                _ident(src, n, rec, "question_id")
+            conv = get("conversation_a")
+            text = None if conv is None else _first_user_turn(src, n, conv)
+            pi = prompt_ids[qid] = len(prompts)
+            prompts_append((qid, text or NO_TEXT, cat, lang))
+            prompt_lines_append(n)
+        if ts is None:
+            slot = _fit_slot(f"import:{qid}:{_record_hash(rec)[:16]}")
+        else:
+            slot = f"import:{qid}:{ts!r}"
+            if len(slot) > SLOT_MAX:
+                slot = _fit_slot(slot)
+        key = (slot, ma, mb) if ma < mb else (slot, mb, ma)
+        if key not in battle_keys and b.vote_keys is None:  # the common case, inlined
+            bi = len(batch.battles)
+            battle_keys[key] = (bi, n)
+            battles_append((pi, ma, mb, slot, ts, style))
+            votes_append((bi, "human", "human", judge, winners[winner], 1, 0, ts))
+            continue
+        bi = b.battle(key, pi, ma, mb, slot, ts, style, n)
+        b.vote(bi, "human", "human", judge, winners[winner], 1, 0, ts, n)
+    b.records = records
+
+
+# -- arena-hard ------------------------------------------------------------------------------
+def _arena_hard_question(games: list[Any]) -> str | None:
+    for game in games:
+        prompt = game.get("user_prompt") if isinstance(game, dict) else None
+        if isinstance(prompt, str):
+            found = _AH_QUESTION.search(prompt)
+            if found and found.group(1).strip():
+                return found.group(1)
+    return None
+
+
+def _parse_arena_hard(src: _Source, b: _Builder, baseline: str) -> None:
+    for n, rec in src.records():
+        b.records += 1
+        if not isinstance(rec, dict):
+            src.fail(n, f"expected a JSON object, got {_kind(rec)}")
+        qid = _ident(src, n, rec, "question_id")
+        model = _ident(src, n, rec, "model")
+        judge = _ident(src, n, rec, "judge")
+        assert qid and model and judge
+        if model == baseline:
+            src.fail(n, f"model {model!r} is the baseline itself")
+        games = rec.get("games")
+        if not isinstance(games, list) or len(games) != 2:
+            src.fail(n, "field games must be a list of two games (the second with A and B "
+                        "swapped)")
+        pi = b.prompt(qid, _arena_hard_question(games), None, None, n)
+        slot = _fit_slot(f"import:arena-hard:{qid}:{model}:{judge}")
+        bi = b.battle((slot, baseline, model), pi, baseline, model, slot, None, None, n)
+        for g, game in enumerate(games):
+            if game is not None and not isinstance(game, dict):
+                src.fail(n, f"games[{g}] must be an object with a score, got {_kind(game)}")
+            score = None if game is None else game.get("score")
+            if score is None:
+                b.failed.append(f"{src.where(n)} game {g + 1}")
+                continue
+            verdict = VERDICTS.get(score) if isinstance(score, str) else None
+            if verdict is None:
+                src.fail(n, f"games[{g}].score must be one of {', '.join(VERDICTS)} or null, "
+                            f"got {score!r}"[:300])
+            if g == 1:  # game 2 showed the model as A: back into the battle's frame
+                verdict = verdict.flipped()
+            b.vote(bi, "pairwise", judge, "", verdict.outcome.value, verdict.strength, g, None, n)
+
+
+# -- ours ------------------------------------------------------------------------------------
+def _parse_ours(src: _Source, b: _Builder) -> None:
+    langs: dict[Any, Any] = {}
+    cats: dict[Any, Any] = {}
+    for n, rec in src.records():
+        b.records += 1
+        if not isinstance(rec, dict):
+            src.fail(n, f"expected a JSON object, got {_kind(rec)}")
+        unknown = sorted(set(rec) - OUR_FIELDS)
+        if unknown:
+            src.fail(n, f"unknown field(s) {', '.join(unknown)}; allowed: "
+                        f"{', '.join(sorted(OUR_FIELDS))} (is this --format fastchat?)")
+        ext = _ident(src, n, rec, "prompt_id")
+        ma = _ident(src, n, rec, "model_a")
+        mb = _ident(src, n, rec, "model_b")
+        assert ext and ma and mb
+        if ma == mb:
+            src.fail(n, f"model_a and model_b are the same model ({ma!r})")
+        outcome = rec.get("outcome")
+        if not isinstance(outcome, str) or outcome not in OUTCOMES:
+            src.fail(n, f"field outcome must be one of {', '.join(sorted(OUTCOMES))}, got "
+                        f"{outcome!r}"[:300])
+        text = _opt_text(src, n, rec, "prompt")
+        judge = _ident(src, n, rec, "judge", required=False) or "human"
+        kind = _opt_text(src, n, rec, "judge_kind", 40) or (
+            "human" if judge == "human" else "pairwise")
+        voter = _opt_text(src, n, rec, "voter", NAME_MAX) or ""
+        game = _opt_int(src, n, rec, "game", 0)
+        strength = _opt_int(src, n, rec, "strength", 1)
+        ts = _tstamp(src, n, rec.get("tstamp"), iso=True)
+        cat = _label(src, n, rec, "category", cats)
+        lang = _label(src, n, rec, "language", langs)
+        battle_id = _ident(src, n, rec, "battle_id", required=False)
+        pi = b.prompt(ext, text if text and text.strip() else None, cat, lang, n,
+                      strict_text=True)
+        slot = _fit_slot("import:" + (battle_id or _record_hash(rec)))
+        bi = b.battle(slot, pi, ma, mb, slot, ts, None, n)
+        b.vote(bi, kind, judge, voter, outcome, strength, game, ts, n)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
