@@ -159,12 +159,14 @@ def judge_run(
 
 def demo_cmd(
     keep: Annotated[bool, typer.Option("--keep", help="Keep the demo database in ARENA_HOME instead of a temp folder.")] = False,
+    headless: Annotated[bool, typer.Option("--headless", help="Run a whole judged tournament in the terminal instead of opening the TUI.")] = False,
 ) -> None:
-    """A whole tournament on the bundled demo pack, in a throwaway database.
+    """The TUI on the bundled demo pack, in a throwaway database.
 
-    The four sample models are recorded answers (sample data, written for the demo). The
-    judge is the local OpenAI-protocol stand-in server, whose verdicts are a hash of the
-    inputs: it shows the machinery, not a real opinion. Configure a real judge for that.
+    The four sample models are recorded answers (sample data, written for the demo). With
+    --headless, a whole tournament runs instead, judged by the local OpenAI-protocol
+    stand-in server, whose verdicts are a hash of the inputs: it shows the machinery, not
+    a real opinion. Configure a real judge for that.
     """
     import tempfile
     from pathlib import Path
@@ -181,7 +183,12 @@ def demo_cmd(
 
     base = state.settings or Settings()
     home = base.home / "demo" if keep else Path(tempfile.mkdtemp(prefix="arena-demo-"))
-    ctx = Context(Settings(home=home, db_url=None), None)
+    ctx = Context(Settings(home=home, db_url=None, voter=base.voter), None)
+    if not headless:
+        from arena.cli.tui import open_tui
+
+        open_tui(ctx, demo=True)
+        return
     res = ensure_demo_pack(ctx.store)
     info(f"demo database: {ctx.settings.database_url}")
     with OpenAITestServer(latency=0.05, tokens_per_second=400) as server:

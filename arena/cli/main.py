@@ -53,7 +53,9 @@ def root(
         fail(f"settings: {exc}")
     state.config_path = config
     if ctx.invoked_subcommand is None:
-        typer.echo(ctx.get_help())
+        from arena.cli.tui import open_tui
+
+        open_tui(state.context())
 
 
 def main() -> None:

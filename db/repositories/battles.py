@@ -69,9 +69,19 @@ class BattleRepository(RepositoryBase):
                 raise ArenaError(f"no generation with id {generation_id}")
             return self._generation(row)
 
+    def next_sample_index(self, prompt_id: int, model: str) -> int:
+        """The first free sample slot of (prompt, model): live battles take a fresh one."""
+        from sqlalchemy import func
+
+        model_id = self.model_id(model)
+        with Session(self.engine) as s:
+            top = s.exec(select(func.max(GenerationRow.sample_index)).where(
+                GenerationRow.prompt_id == prompt_id, GenerationRow.model_id == model_id)).one()
+        return 0 if top is None else int(top) + 1
+
     def save_generation(self, prompt_id: int, model: str, text: str, usage: Usage,
                         sampling: dict[str, Any], error: str | None,
-                        finish_reason: str | None) -> Generation:
+                        finish_reason: str | None, sample_index: int = 0) -> Generation:
         """Record an answer or a failure. A stored success is never replaced by a failure."""
         model_id = self.model_id(model)
         if model_id is None:
@@ -79,11 +89,12 @@ class BattleRepository(RepositoryBase):
         with self.session() as s:
             row = s.exec(select(GenerationRow).where(
                 GenerationRow.prompt_id == prompt_id, GenerationRow.model_id == model_id,
-                GenerationRow.sample_index == 0)).first()
+                GenerationRow.sample_index == sample_index)).first()
             if row is not None and row.error is None:
                 return self._generation(row)
             if row is None:
-                row = GenerationRow(prompt_id=prompt_id, model_id=model_id)
+                row = GenerationRow(prompt_id=prompt_id, model_id=model_id,
+                                    sample_index=sample_index)
             row.text, row.error, row.finish_reason = text, error, finish_reason
             row.sampling_json = dumps(sampling)
             row.prompt_tokens, row.completion_tokens = usage.prompt_tokens, usage.completion_tokens

@@ -1,0 +1,105 @@
+"""The Arena TUI: one app factory used by the CLI and the tests.
+
+The app holds the services (built by the caller and passed in) and screens; screens call
+the services in workers and never hold clients or database sessions themselves.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual.app import App
+from textual.binding import Binding
+
+from arena.domain import ArenaError, Prompt, RatingRow
+from arena.services.live import LiveArena
+
+if TYPE_CHECKING:
+    from arena.config import ArenaConfig
+    from db.repositories import Store
+
+
+class ArenaApp(App[None]):
+    CSS_PATH = Path(__file__).with_name("arena.tcss")
+    TITLE = "Arena"
+    BINDINGS = [
+        Binding("question_mark", "help", "Help"),
+        Binding("ctrl+b", "show('battle')", "Battle", show=False),
+        Binding("ctrl+l", "show('leaderboard')", "Leaderboard"),
+        Binding("ctrl+o", "show('history')", "History"),
+        Binding("ctrl+j", "show('audit')", "Judge audit"),
+        Binding("ctrl+e", "show('models')", "Models"),
+        Binding("ctrl+q", "quit", "Quit"),
+    ]
+
+    def __init__(self, live: LiveArena, *, prompt_set: str | None, notice: str | None = None,
+                 category: str | None = None, language: str | None = None) -> None:
+        super().__init__()
+        self.live = live
+        self.store: Store = live.store
+        self.config: ArenaConfig = live.config
+        self.prompt_set = prompt_set
+        self.category = category
+        self.language = language
+        self.notice = notice
+        self.sub_title = f"prompts: {prompt_set or 'type one (p)'} · voter: {live.voter}"
+
+    def on_mount(self) -> None:
+        from arena.tui.screens.battle import BattleScreen
+
+        self.push_screen(BattleScreen())
+
+    async def on_unmount(self) -> None:
+        await self.live.aclose()
+
+    # -- what screens ask the app for ------------------------------------------------
+    def next_prompt(self) -> Prompt:
+        if self.prompt_set is None:
+            raise ArenaError("no prompt set: press p to type a prompt, or import one with "
+                             "`arena prompts import FILE`")
+        return self.live.random_prompt(self.prompt_set, category=self.category,
+                                       language=self.language)
+
+    def ratings(self) -> dict[str, RatingRow]:
+        """Current ratings over every vote (Bradley-Terry, bootstrap intervals)."""
+        from arena.services.leaderboard import RatingOptions, compute
+        from db.repositories.stats import VoteFilter
+
+        try:
+            board = compute(self.store, VoteFilter(), RatingOptions(rounds=100))
+        except ArenaError:
+            return {}
+        return {r.model: r for r in board.rows}
+
+    # -- actions -----------------------------------------------------------------------
+    def action_help(self) -> None:
+        from arena.tui.screens.help import HelpScreen
+
+        self.push_screen(HelpScreen(self.screen))
+
+    def action_show(self, name: str) -> None:
+        from arena.tui.screens import registry
+
+        factory = registry.SCREENS.get(name)
+        if factory is None:
+            return
+        if name == "battle":
+            while len(self.screen_stack) > 2:
+                self.pop_screen()
+            return
+        if type(self.screen).__name__ == factory.__name__:
+            return
+        if len(self.screen_stack) > 2:
+            self.pop_screen()
+        self.push_screen(factory())
+
+
+def make_app(store: Store, config: ArenaConfig, *, voter: str, prompt_set: str | None,
+             notice: str | None = None, category: str | None = None,
+             language: str | None = None, seed: int | None = None,
+             replay_chunk_delay: float = 0.01) -> ArenaApp:
+    """The app as users get it; tests call this too, with a temp store and fakes."""
+    live = LiveArena(store, config, voter=voter, seed=seed, replay_chunk_delay=replay_chunk_delay)
+    return ArenaApp(live, prompt_set=prompt_set, notice=notice, category=category,
+                    language=language)
