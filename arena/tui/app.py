@@ -6,6 +6,8 @@ the services in workers and never hold clients or database sessions themselves.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +19,7 @@ from arena.services.live import LiveArena
 
 if TYPE_CHECKING:
     from arena.config import ArenaConfig
+    from arena.providers.base import Provider
     from db.repositories import Store
 
 
@@ -34,9 +37,11 @@ class ArenaApp(App[None]):
     ]
 
     def __init__(self, live: LiveArena, *, prompt_set: str | None, notice: str | None = None,
-                 category: str | None = None, language: str | None = None) -> None:
+                 category: str | None = None, language: str | None = None,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         super().__init__()
         self.live = live
+        self.clock = clock
         self.store: Store = live.store
         self.config: ArenaConfig = live.config
         self.prompt_set = prompt_set
@@ -98,8 +103,12 @@ class ArenaApp(App[None]):
 def make_app(store: Store, config: ArenaConfig, *, voter: str, prompt_set: str | None,
              notice: str | None = None, category: str | None = None,
              language: str | None = None, seed: int | None = None,
-             replay_chunk_delay: float = 0.01) -> ArenaApp:
-    """The app as users get it; tests call this too, with a temp store and fakes."""
-    live = LiveArena(store, config, voter=voter, seed=seed, replay_chunk_delay=replay_chunk_delay)
+             replay_chunk_delay: float = 0.01,
+             provider_factory: Callable[[ArenaConfig, str], Provider] | None = None,
+             clock: Callable[[], float] = time.perf_counter) -> ArenaApp:
+    """The app as users get it; tests call this too, with a temp store, fake providers
+    and a fixed clock."""
+    live = LiveArena(store, config, voter=voter, seed=seed, replay_chunk_delay=replay_chunk_delay,
+                     provider_factory=provider_factory)
     return ArenaApp(live, prompt_set=prompt_set, notice=notice, category=category,
-                    language=language)
+                    language=language, clock=clock)

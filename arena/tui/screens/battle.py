@@ -77,8 +77,8 @@ class BattleScreen(Screen[None]):
         with VerticalScroll(id="prompt-box"):
             yield Markdown("", id="prompt")
         with Horizontal(id="sides"):
-            yield AnswerPane("a", id="pane-a")
-            yield AnswerPane("b", id="pane-b")
+            yield AnswerPane("a", clock=self.arena_app.clock, id="pane-a")
+            yield AnswerPane("b", clock=self.arena_app.clock, id="pane-b")
         yield Static("", id="vote-status", markup=False)
         yield Footer()
 

@@ -9,8 +9,11 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 
+NAMES = {"question_mark": "?", "escape": "esc"}
+
+
 def _key(b: Binding) -> str:
-    return b.key_display or b.key
+    return b.key_display or ", ".join(NAMES.get(k, k) for k in b.key.split(","))
 
 
 class HelpScreen(ModalScreen[None]):

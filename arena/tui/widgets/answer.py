@@ -10,6 +10,7 @@ complete).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
@@ -25,9 +26,11 @@ class AnswerPane(Vertical):
     """Title, streaming answer, stats line. State shows through CSS classes:
     ``-streaming``, ``-done``, ``-failed``, ``-revealed``, ``-winner``."""
 
-    def __init__(self, side: str, *, id: str | None = None) -> None:  # noqa: A002
+    def __init__(self, side: str, *, clock: Callable[[], float] = time.perf_counter,
+                 id: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id, classes="answer")
         self.side = side
+        self.clock = clock
         self._text: list[str] = []
         self._shown = 0
         self._pending: list[str] = []
@@ -57,7 +60,7 @@ class AnswerPane(Vertical):
         self._text.clear()
         self._pending.clear()
         self._shown, self._tokens, self._truncated = 0, 0, False
-        self._started, self._first = time.perf_counter(), None
+        self._started, self._first = self.clock(), None
         self.remove_class("-done", "-failed", "-revealed", "-winner")
         self.add_class("-streaming")
         self.query_one(".answer-title", Static).update(f"Model {self.side.upper()}")
@@ -66,7 +69,7 @@ class AnswerPane(Vertical):
 
     def append(self, chunk: str) -> None:
         if self._first is None:
-            self._first = time.perf_counter()
+            self._first = self.clock()
         self._text.append(chunk)
         self._tokens += max(1, len(chunk) // 4)
         room = MAX_VIEW_CHARS - self._shown
@@ -98,7 +101,7 @@ class AnswerPane(Vertical):
             self._update_stats()
 
     def _update_stats(self, tokens: int | None = None, note: str = "") -> None:
-        now = time.perf_counter()
+        now = self.clock()
         t0 = self._started or now
         n = tokens if tokens is not None else self._tokens
         ttft = "–" if self._first is None else f"{self._first - t0:.2f} s"
