@@ -171,15 +171,8 @@ def demo_cmd(
     import tempfile
     from pathlib import Path
 
-    from arena.config import ArenaConfig, JudgeSpec, ModelSpec, Settings
-    from arena.services.battles import BattleRunner
+    from arena.config import Settings
     from arena.services.context import Context
-    from arena.services.leaderboard import RatingOptions, compute
-    from arena.services.planning import make_plan
-    from arena.services.prompts import DEMO_SET, ensure_demo_pack
-    from arena.services.report import render_rows
-    from arena.testing.openai_server import OpenAITestServer
-    from db.repositories.stats import VoteFilter
 
     base = state.settings or Settings()
     home = base.home / "demo" if keep else Path(tempfile.mkdtemp(prefix="arena-demo-"))
@@ -189,6 +182,15 @@ def demo_cmd(
 
         open_tui(ctx, demo=True)
         return
+    from arena.config import ArenaConfig, JudgeSpec, ModelSpec
+    from arena.services.battles import BattleRunner
+    from arena.services.leaderboard import RatingOptions, compute
+    from arena.services.planning import make_plan
+    from arena.services.prompts import DEMO_SET, ensure_demo_pack
+    from arena.services.report import render_rows
+    from arena.testing.openai_server import OpenAITestServer
+    from db.repositories.stats import VoteFilter
+
     res = ensure_demo_pack(ctx.store)
     info(f"demo database: {ctx.settings.database_url}")
     with OpenAITestServer(latency=0.05, tokens_per_second=400) as server:

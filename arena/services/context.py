@@ -6,9 +6,12 @@ import logging
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from arena.config import ArenaConfig, Settings, load_config, resolve_config_path
-from db.repositories import Store
+
+if TYPE_CHECKING:
+    from db.repositories import Store
 
 
 @dataclass
@@ -26,6 +29,7 @@ class Context:
     @cached_property
     def store(self) -> Store:
         from db.engine import open_database
+        from db.repositories import Store
 
         return Store(open_database(self.settings.database_url))
 

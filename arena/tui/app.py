@@ -1,7 +1,10 @@
 """The Arena TUI: one app factory used by the CLI and the tests.
 
-The app holds the services (built by the caller and passed in) and screens; screens call
-the services in workers and never hold clients or database sessions themselves.
+The app holds the services (built by the caller's loader and handed in) and screens;
+screens call the services in workers and never hold clients or database sessions
+themselves. The loader runs in a thread after the first frame is painted, so the screen
+appears at once and the database stack (a second of imports, migrations, the demo pack)
+loads behind it.
 """
 
 from __future__ import annotations
@@ -11,16 +14,26 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.message import Message
 
 from arena.domain import ArenaError, Prompt, RatingRow
-from arena.services.live import LiveArena
 
 if TYPE_CHECKING:
     from arena.config import ArenaConfig
     from arena.providers.base import Provider
+    from arena.services.live import LiveArena
     from db.repositories import Store
+
+
+class Loaded(Message):
+    """The services are ready (or could not be built: ``error``)."""
+
+    def __init__(self, error: str | None = None) -> None:
+        super().__init__()
+        self.error = error
 
 
 class ArenaApp(App[None]):
@@ -36,27 +49,62 @@ class ArenaApp(App[None]):
         Binding("ctrl+q", "quit", "Quit"),
     ]
 
-    def __init__(self, live: LiveArena, *, prompt_set: str | None, notice: str | None = None,
-                 category: str | None = None, language: str | None = None,
+    def __init__(self, loader: Callable[[], LiveArena], *, prompt_set: str | None,
+                 voter: str, notice: str | None = None, category: str | None = None,
+                 language: str | None = None,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         super().__init__()
-        self.live = live
+        self._loader = loader
+        self._live: LiveArena | None = None
         self.clock = clock
-        self.store: Store = live.store
-        self.config: ArenaConfig = live.config
         self.prompt_set = prompt_set
         self.category = category
         self.language = language
         self.notice = notice
-        self.sub_title = f"prompts: {prompt_set or 'type one (p)'} · voter: {live.voter}"
+        self.sub_title = f"prompts: {prompt_set or 'type one (p)'} · voter: {voter}"
+
+    @property
+    def ready(self) -> bool:
+        return self._live is not None
+
+    @property
+    def live(self) -> LiveArena:
+        if self._live is None:
+            raise ArenaError("still loading")
+        return self._live
+
+    @property
+    def store(self) -> Store:
+        return self.live.store
+
+    @property
+    def config(self) -> ArenaConfig:
+        return self.live.config
 
     def on_mount(self) -> None:
         from arena.tui.screens.battle import BattleScreen
 
         self.push_screen(BattleScreen())
+        self._load()
+
+    @work(thread=True, exclusive=True, group="load")
+    def _load(self) -> None:
+        try:
+            live = self._loader()
+        except Exception as exc:  # shown on screen: a bad database URL, a broken config
+            self.post_message(Loaded(f"{type(exc).__name__}: {exc}"))
+            return
+        self._live = live
+        self.post_message(Loaded())
+
+    def on_loaded(self, message: Loaded) -> None:
+        for screen in self.screen_stack:
+            if hasattr(screen, "on_services_ready"):
+                screen.on_services_ready(message.error)
 
     async def on_unmount(self) -> None:
-        await self.live.aclose()
+        if self._live is not None:
+            await self._live.aclose()
 
     # -- what screens ask the app for ------------------------------------------------
     def next_prompt(self) -> Prompt:
@@ -84,6 +132,9 @@ class ArenaApp(App[None]):
         self.push_screen(HelpScreen(self.screen))
 
     def action_show(self, name: str) -> None:
+        if not self.ready:
+            self.notify("still loading…")
+            return
         from arena.tui.screens import registry
 
         factory = registry.SCREENS.get(name)
@@ -108,7 +159,12 @@ def make_app(store: Store, config: ArenaConfig, *, voter: str, prompt_set: str |
              clock: Callable[[], float] = time.perf_counter) -> ArenaApp:
     """The app as users get it; tests call this too, with a temp store, fake providers
     and a fixed clock."""
-    live = LiveArena(store, config, voter=voter, seed=seed, replay_chunk_delay=replay_chunk_delay,
-                     provider_factory=provider_factory)
-    return ArenaApp(live, prompt_set=prompt_set, notice=notice, category=category,
-                    language=language, clock=clock)
+
+    def loader() -> LiveArena:
+        from arena.services.live import LiveArena
+
+        return LiveArena(store, config, voter=voter, seed=seed,
+                         replay_chunk_delay=replay_chunk_delay, provider_factory=provider_factory)
+
+    return ArenaApp(loader, prompt_set=prompt_set, voter=voter, notice=notice,
+                    category=category, language=language, clock=clock)

@@ -85,7 +85,17 @@ class BattleScreen(Screen[None]):
     def on_mount(self) -> None:
         if self.arena_app.notice:
             self.notify(self.arena_app.notice, timeout=8)
-        self.action_next()
+        if self.arena_app.ready:
+            self.action_next()
+        else:
+            self.query_one("#vote-status", Static).update("loading…")
+
+    def on_services_ready(self, error: str | None) -> None:
+        if error is not None:
+            self.query_one("#vote-status", Static).update(printable(f"could not start: {error}"))
+            return
+        if self.result is None and self.models is None:
+            self.action_next()
 
     # -- enabling keys ---------------------------------------------------------------
     def _both_finished(self) -> bool:
@@ -97,6 +107,8 @@ class BattleScreen(Screen[None]):
             return True if ok else None
         if action == "stop":
             return True if self.result is None and self.models is not None else None
+        if not self.arena_app.ready and action in ("next", "type_prompt", "regenerate"):
+            return None
         if action == "regenerate":
             return True if self.prompt is not None and self.voted is None else None
         return True

@@ -46,7 +46,15 @@ class AnswerPane(Vertical):
         yield Static("waiting…", classes="answer-stats", markup=False)
 
     def on_mount(self) -> None:
-        self.set_interval(FLUSH_S, self._flush)
+        self.set_timer(FLUSH_S, self._tick)
+
+    async def _tick(self) -> None:
+        """Flush, then wait several times as long as the flush took before the next one, so
+        that re-rendering a long growing answer never keeps the UI from its keys."""
+        started = time.perf_counter()
+        await self._flush()
+        cost = time.perf_counter() - started
+        self.set_timer(max(FLUSH_S, 4 * cost), self._tick)
 
     @property
     def text(self) -> str:
@@ -88,12 +96,12 @@ class AnswerPane(Vertical):
         self._shown = 0
         self.query_one(".answer-body", Markdown).update("")
 
-    def _flush(self) -> None:
+    async def _flush(self) -> None:
         if self._pending:
             body = self.query_one(".answer-body", Markdown)
             fragment = "".join(self._pending)
             self._pending.clear()
-            body.append(fragment)
+            await body.append(fragment)
             scroll = self.query_one(".answer-scroll", VerticalScroll)
             if scroll.scroll_y >= scroll.max_scroll_y - 2:
                 scroll.scroll_end(animate=False)
@@ -111,13 +119,13 @@ class AnswerPane(Vertical):
             f"{n} tokens · {rate} · first token {ttft}{note}")
 
     def finish(self, completion_tokens: int) -> None:
-        self._flush()
+        self.call_later(self._flush)
         self.remove_class("-streaming")
         self.add_class("-done")
         self._update_stats(completion_tokens, " · done")
 
     def fail(self, error: str) -> None:
-        self._flush()
+        self.call_later(self._flush)
         self.remove_class("-streaming")
         self.add_class("-failed")
         self.query_one(".answer-stats", Static).update(printable(f"failed: {error}"))
