@@ -11,6 +11,7 @@ import typer
 from arena.cli import battle, data, serve
 from arena.cli.common import fail, state
 from arena.cli.importing import import_app
+from arena.cli.judges import judges_app
 from arena.cli.leaderboard import leaderboard_app
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ app.add_typer(data.battles_app, name="battles")
 app.add_typer(data.models_app, name="models")
 app.add_typer(import_app, name="import")
 app.add_typer(leaderboard_app, name="leaderboard")
+app.add_typer(judges_app, name="judges")
 app.command("serve")(serve.serve_cmd)
 app.command("fake-server")(serve.fake_server_cmd)
 app.command("demo")(battle.demo_cmd)
