@@ -146,7 +146,6 @@ def _print_table(board: Leaderboard) -> None:
 
 def _by_group(store, vf: VoteFilter, opts: RatingOptions, by: str, fmt: str) -> None:  # type: ignore[no-untyped-def]
     from arena.services.breakdowns import by_group
-    from arena.services.report import cell, to_csv, to_markdown
 
     boards = by_group(store, vf, opts, by)  # type: ignore[arg-type]
     if not boards:
@@ -166,24 +165,12 @@ def _by_group(store, vf: VoteFilter, opts: RatingOptions, by: str, fmt: str) -> 
             row.append(None if r is None else (f"{r.rating:.0f}" + (
                 f" ({r.ci_low:.0f}–{r.ci_high:.0f})" if r.ci_low is not None else "")))
         table.append(row)
-    if fmt == "csv":
-        print(to_csv(header, table), end="")
-    elif fmt == "md":
-        print(to_markdown(header, table), end="")
-    else:
-        from rich.console import Console
-        from rich.table import Table
-
-        t = Table(*header, title=f"Ratings by {by}")
-        for row in table:
-            t.add_row(*[cell(v) for v in row])
-        Console(markup=False).print(t)
+    _emit(header, table, fmt, f"Ratings by {by}")
 
 
 def _baseline(store, vf: VoteFilter, baseline: str, by: str | None, fmt: str, seed: int,  # type: ignore[no-untyped-def]
               level: float) -> None:
     from arena.services.breakdowns import versus_baseline
-    from arena.services.report import cell, to_csv, to_markdown
 
     rows = versus_baseline(store, vf, baseline, by=by, seed=seed, level=level)  # type: ignore[arg-type]
     info(f"against {baseline}: score = (wins + ½ ties) / battles, {level:.0%} bootstrap interval "
@@ -194,6 +181,13 @@ def _baseline(store, vf: VoteFilter, baseline: str, by: str | None, fmt: str, se
     header = ["model", by or "group", "battles", "win %", "tie %", "score", "interval"]
     table = [[r.model, r.group, f"{r.battles:g}", f"{100 * r.win_rate:.1f}", f"{100 * r.tie_rate:.1f}",
               f"{r.score:.3f}", f"{r.score_low:.3f} … {r.score_high:.3f}"] for r in rows]
+    _emit(header, table, fmt, f"Against {baseline}")
+
+
+def _emit(header: list[str], table: list[list[object]], fmt: str, title: str) -> None:
+    """A table as CSV, Markdown or a terminal table (drawn without markup)."""
+    from arena.services.report import cell, to_csv, to_markdown
+
     if fmt == "csv":
         print(to_csv(header, table), end="")
     elif fmt == "md":
@@ -202,7 +196,7 @@ def _baseline(store, vf: VoteFilter, baseline: str, by: str | None, fmt: str, se
         from rich.console import Console
         from rich.table import Table
 
-        t = Table(*header, title=f"Against {baseline}")
+        t = Table(*header, title=title)
         for row in table:
             t.add_row(*[cell(v) for v in row])
         Console(markup=False).print(t)

@@ -41,11 +41,11 @@ class ArenaApp(App[None]):
     TITLE = "Arena"
     BINDINGS = [
         Binding("question_mark", "help", "Help"),
-        Binding("ctrl+b", "show('battle')", "Battle", show=False),
-        Binding("ctrl+l", "show('leaderboard')", "Leaderboard"),
-        Binding("ctrl+o", "show('history')", "History"),
-        Binding("ctrl+j", "show('audit')", "Judge audit"),
-        Binding("ctrl+e", "show('models')", "Models"),
+        Binding("ctrl+b", "show('battle')", "Battle", show=False, priority=True),
+        Binding("ctrl+l", "show('leaderboard')", "Leaderboard", priority=True),
+        Binding("ctrl+o", "show('history')", "History", priority=True),
+        Binding("ctrl+j", "show('audit')", "Judge audit", priority=True),
+        Binding("ctrl+e", "show('models')", "Models", priority=True),
         Binding("ctrl+q", "quit", "Quit"),
     ]
 
@@ -146,7 +146,7 @@ class ArenaApp(App[None]):
             return
         if type(self.screen).__name__ == factory.__name__:
             return
-        if len(self.screen_stack) > 2:
+        while len(self.screen_stack) > 2:  # the default screen, then the battle screen
             self.pop_screen()
         self.push_screen(factory())
 

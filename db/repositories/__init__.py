@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 
 from db.repositories.battles import BattleDetail, BattleRepository, pair_key
+from db.repositories.browse import BrowseRepository
 from db.repositories.bulk import BulkRepository
 from db.repositories.prompts import (
     AnswerIn,
@@ -16,7 +17,7 @@ from db.repositories.prompts import (
 from db.repositories.stats import StatsRepository
 
 
-class Store(PromptRepository, BattleRepository, StatsRepository, BulkRepository):
+class Store(PromptRepository, BattleRepository, StatsRepository, BulkRepository, BrowseRepository):
     """All repositories over one engine."""
 
     def __init__(self, engine: Engine) -> None:

@@ -117,7 +117,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def demo(home: Path) -> Arena:
-    proc = subprocess.run([str(ARENA), "demo", "--keep"], env=env_for(home), capture_output=True,
+    proc = subprocess.run([str(ARENA), "demo", "--keep", "--headless"], env=env_for(home), capture_output=True,
                           text=True, timeout=300, cwd=home)
     assert proc.returncode == 0, proc.stderr
     found = re.search(r"^demo database: (sqlite:///\S+)$", proc.stderr, re.M)

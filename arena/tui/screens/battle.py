@@ -45,6 +45,12 @@ class BattleDone(Message):
         self.result = result
 
 
+class BattleFailed(Message):
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
+
+
 class BattleScreen(Screen[None]):
     BINDINGS = [
         Binding("a", "vote_a", "A is better"),
@@ -141,8 +147,12 @@ class BattleScreen(Screen[None]):
 
     @work(exclusive=True, group="battle")
     async def run_battle(self, prompt: Prompt, models: tuple[str, str]) -> None:
-        result = await self.arena_app.live.run(
-            prompt, models[0], models[1], lambda side, ev: self.post_message(SideEvent(side, ev)))
+        try:
+            result = await self.arena_app.live.run(
+                prompt, models[0], models[1], lambda side, ev: self.post_message(SideEvent(side, ev)))
+        except ArenaError as exc:  # a model that cannot be built (bad config, missing file)
+            self.post_message(BattleFailed(str(exc)))
+            return
         self.post_message(BattleDone(result))
 
     def action_stop(self) -> None:
@@ -163,6 +173,13 @@ class BattleScreen(Screen[None]):
             pane.restart()
         elif isinstance(ev, Finished):
             pane.finish(ev.completion.usage.completion_tokens)
+
+    @on(BattleFailed)
+    def _battle_failed(self, message: BattleFailed) -> None:
+        for pane in self.query(AnswerPane):
+            if not pane.finished:
+                pane.fail("not run")
+        self.query_one("#vote-status", Static).update(printable(f"could not run this battle: {message.error}"))
 
     @on(BattleDone)
     def _battle_done(self, message: BattleDone) -> None:
