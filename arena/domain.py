@@ -134,10 +134,20 @@ class Generation:
     error: str | None = None
     finish_reason: str | None = None
     created_at: datetime | None = None
+    messages: list[dict[str, str]] | None = None  # the conversation answered, if multi-turn
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def transcript(self, prompt_messages: int = 1) -> str:
+        """The answer as a judge should see it: the text alone for a first turn; for a
+        follow-up turn, every turn after the prompt's own ``prompt_messages`` messages
+        (earlier answers and follow-ups), then this answer."""
+        if not self.messages or len(self.messages) <= prompt_messages:
+            return self.text
+        parts = [f"[{m['role']}]\n{m['content']}" for m in self.messages[prompt_messages:]]
+        return "\n\n".join([*parts, f"[assistant]\n{self.text}"])
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,9 @@ class GenerationRow(SQLModel, table=True):
     finish_reason: str | None = Field(default=None, max_length=40)
     error: str | None = Field(default=None, sa_column=Column(Text))
     attempts: int = 0
+    # the whole conversation this answer replies to, when it is more than the prompt
+    # (a follow-up turn of a live battle); NULL for a first turn
+    messages_json: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -191,7 +191,8 @@ class BattleRunner:
                 detail = self.store.battle_detail(b.id)  # not the stored sample-0 answers
                 prompt, ga, gb = detail.prompt, detail.generation_a, detail.generation_b
             assert ga is not None and gb is not None
-            out[b.id] = (prompt, ga.text, gb.text)
+            turns = len(prompt.as_messages())
+            out[b.id] = (prompt, ga.transcript(turns), gb.transcript(turns))
         return out
 
     async def _generate(self, provider: Provider, prompt: Prompt, model: str,

@@ -110,12 +110,17 @@ class LiveArena:
         elif self.store.model_id(model) is None:
             self.config.model(model)  # raises: unknown model
 
-    async def _side(self, side: str, prompt: Prompt, model: str,
-                    on_event: SideCallback) -> Generation:
-        provider = self._provider(model, prompt)
+    async def _side(self, side: str, prompt: Prompt, model: str, on_event: SideCallback,
+                    conversation: list[dict[str, str]] | None = None) -> Generation:
         replay = model not in self.config.models
+        if conversation is not None and replay:
+            provider: Provider = ReplayProvider(model, {}, source="recorded answers (they cannot "
+                                                "answer a follow-up)")
+        else:
+            provider = self._provider(model, prompt)
         spec = self.config.models.get(model)
-        request = ChatRequest(messages=prompt.as_messages(), prompt_key=prompt.external_id)
+        request = ChatRequest(messages=conversation or prompt.as_messages(),
+                              prompt_key=prompt.external_id)
         try:
             done = None
             async for event in provider.stream(request):
@@ -125,15 +130,17 @@ class LiveArena:
             if done is None:
                 raise ProviderError(f"{model}: the stream ended without a result")
         except ProviderError as exc:
-            index = 0 if replay else self.store.next_sample_index(prompt.id, model)  # type: ignore[arg-type]
+            fresh = not replay or conversation is not None
+            index = self.store.next_sample_index(prompt.id, model) if fresh else 0  # type: ignore[arg-type]
             return self.store.save_generation(prompt.id, model, "", exc.usage,  # type: ignore[arg-type]
-                                              spec.sampling() if spec else {}, str(exc), None, index)
+                                              spec.sampling() if spec else {}, str(exc), None, index,
+                                              conversation)
         if replay:
             return self.store.generations([prompt.id], [model])[(prompt.id, model)]  # type: ignore[list-item,index]
         index = self.store.next_sample_index(prompt.id, model)  # type: ignore[arg-type]
         return self.store.save_generation(prompt.id, model, done.text, done.usage,  # type: ignore[arg-type]
                                           spec.sampling() if spec else {}, None,
-                                          done.finish_reason, index)
+                                          done.finish_reason, index, conversation)
 
     async def run(self, prompt: Prompt, model_a: str, model_b: str,
                   on_event: SideCallback = lambda side, event: None) -> LiveResult:
@@ -147,6 +154,34 @@ class LiveArena:
         ok = ga.ok and gb.ok
         battle = self.store.set_battle_generations(
             battle.id, ga.id, gb.id, "ready" if ok else "void",
+            style=style_of(ga) + style_of(gb) if ok else None)
+        return LiveResult(battle, ga, gb)
+
+    async def follow_up(self, result: LiveResult, text: str,
+                        on_event: SideCallback = lambda side, event: None) -> LiveResult:
+        """Send a follow-up message to both sides, each within its own conversation so far.
+
+        The battle then points at the new turn's answers (each stores its whole
+        conversation), so the vote and any judge see the whole conversation. Recorded
+        answers cannot answer a follow-up: that side fails and the battle is void.
+        """
+        text = text.strip()
+        if not text:
+            raise ArenaError("the follow-up is empty")
+        if result.void:
+            raise ArenaError("this battle is void (a side failed): it takes no follow-up")
+        prompt = self.store.prompt(result.battle.prompt_id)
+
+        def conversation(g: Generation) -> list[dict[str, str]]:
+            before = g.messages or prompt.as_messages()
+            return [*before, {"role": "assistant", "content": g.text}, {"role": "user", "content": text}]
+
+        ga, gb = await asyncio.gather(
+            self._side("a", prompt, result.battle.model_a, on_event, conversation(result.generation_a)),
+            self._side("b", prompt, result.battle.model_b, on_event, conversation(result.generation_b)))
+        ok = ga.ok and gb.ok
+        battle = self.store.set_battle_generations(
+            result.battle.id, ga.id, gb.id, "ready" if ok else "void",
             style=style_of(ga) + style_of(gb) if ok else None)
         return LiveResult(battle, ga, gb)
 

@@ -97,6 +97,7 @@ class RepositoryBase:
             error=row.error,
             finish_reason=row.finish_reason,
             created_at=row.created_at,
+            messages=json.loads(row.messages_json) if row.messages_json else None,
         )
 
     def _battle(self, row: BattleRow) -> Battle:

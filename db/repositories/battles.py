@@ -81,7 +81,8 @@ class BattleRepository(RepositoryBase):
 
     def save_generation(self, prompt_id: int, model: str, text: str, usage: Usage,
                         sampling: dict[str, Any], error: str | None,
-                        finish_reason: str | None, sample_index: int = 0) -> Generation:
+                        finish_reason: str | None, sample_index: int = 0,
+                        messages: list[dict[str, str]] | None = None) -> Generation:
         """Record an answer or a failure. A stored success is never replaced by a failure."""
         model_id = self.model_id(model)
         if model_id is None:
@@ -96,6 +97,7 @@ class BattleRepository(RepositoryBase):
                 row = GenerationRow(prompt_id=prompt_id, model_id=model_id,
                                     sample_index=sample_index)
             row.text, row.error, row.finish_reason = text, error, finish_reason
+            row.messages_json = json.dumps(messages, ensure_ascii=False) if messages else None
             row.sampling_json = dumps(sampling)
             row.prompt_tokens, row.completion_tokens = usage.prompt_tokens, usage.completion_tokens
             row.ttft_s, row.latency_s, row.cost_usd = usage.ttft_s, usage.latency_s, usage.cost_usd

@@ -143,3 +143,38 @@ async def test_a_megabyte_answer_does_not_freeze_the_screen(tui_store: Store) ->
         result = app.screen.result
         big = result.generation_a if result.battle.model_a == "left-model" else result.generation_b
         assert len(tui_store.generation(big.id).text) > 1_000_000
+
+
+async def test_follow_up_goes_to_both_sides_and_the_vote_covers_the_conversation(tui_store: Store) -> None:
+    seen: dict[str, list[list[dict[str, str]]]] = {"left-model": [], "right-model": []}
+
+    class Recording(FakeModel):
+        async def stream(self, request):  # type: ignore[no-untyped-def,override]
+            seen[self.name].append(request.messages)
+            async for ev in super().stream(request):
+                yield ev
+
+    models = {n: Recording(n, [f"{n} answer {i}" for i in range(2)]) for n in seen}
+    app = app_with(tui_store, models)  # type: ignore[arg-type]
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        first = app.screen.result
+        await pilot.press("f")
+        await pilot.pause()
+        await pilot.press(*"now add type hints")
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        second = app.screen.result
+        assert second.battle.id == first.battle.id and not second.void
+        for name in seen:
+            convo = seen[name][1]
+            assert [m["role"] for m in convo] == ["user", "assistant", "user"]
+            assert convo[1]["content"] == f"{name} answer 0{name} answer 1"
+            assert convo[2]["content"] == "now add type hints"
+        gen = tui_store.generation(second.generation_a.id)
+        assert gen.messages is not None and len(gen.messages) == 3
+        assert "now add type hints" in gen.transcript(1) and gen.text in gen.transcript(1)
+        await pilot.press("a")
+        assert [(v.battle_id, v.outcome) for v in tui_store.votes()] == [(first.battle.id, Outcome.A)]
+        detail = tui_store.battle_detail(first.battle.id)
+        assert detail.generation_a.id == second.generation_a.id

@@ -61,6 +61,7 @@ class BattleScreen(Screen[None]):
         Binding("r", "regenerate", "Regenerate", show=False),
         Binding("s", "stop", "Stop generating", show=False),
         Binding("p", "type_prompt", "Type a prompt"),
+        Binding("f", "follow_up", "Follow up"),
         Binding("c", "copy('a')", "Copy A", show=False),
         Binding("C", "copy('b')", "Copy B", show=False),
         Binding("tab", "focus_next", "Switch pane", show=False),
@@ -115,6 +116,9 @@ class BattleScreen(Screen[None]):
             return True if self.result is None and self.models is not None else None
         if not self.arena_app.ready and action in ("next", "type_prompt", "regenerate"):
             return None
+        if action == "follow_up":
+            ok = self.result is not None and not self.result.void and self.voted is None
+            return True if ok else None
         if action == "regenerate":
             return True if self.prompt is not None and self.voted is None else None
         return True
@@ -238,6 +242,31 @@ class BattleScreen(Screen[None]):
         text = self.query_one(f"#pane-{side}", AnswerPane).text
         self.app.copy_to_clipboard(text)
         self.notify(f"copied answer {side.upper()} ({len(text)} characters)")
+
+    def action_follow_up(self) -> None:
+        from arena.tui.screens.prompt_input import PromptInput
+
+        def send(text: str | None) -> None:
+            if text and self.result is not None:
+                previous, self.result = self.result, None
+                for pane in self.query(AnswerPane):
+                    pane.reset()
+                self.query_one("#vote-status", Static).update(
+                    printable(f"follow-up sent to both: {text[:80]}"))
+                self.refresh_bindings()
+                self.run_follow_up(previous, text)
+
+        self.app.push_screen(PromptInput("Follow-up message to both models · ctrl+s: send · esc: cancel"), send)
+
+    @work(exclusive=True, group="battle")
+    async def run_follow_up(self, previous: LiveResult, text: str) -> None:
+        try:
+            result = await self.arena_app.live.follow_up(
+                previous, text, lambda side, ev: self.post_message(SideEvent(side, ev)))
+        except ArenaError as exc:
+            self.post_message(BattleFailed(str(exc)))
+            return
+        self.post_message(BattleDone(result))
 
     def action_type_prompt(self) -> None:
         from arena.tui.screens.prompt_input import PromptInput

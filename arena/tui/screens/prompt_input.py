@@ -11,13 +11,17 @@ from textual.widgets import Static, TextArea
 
 class PromptInput(ModalScreen[str | None]):
     BINDINGS = [
-        Binding("ctrl+s", "submit", "Battle on this prompt"),
+        Binding("ctrl+s", "submit", "Send"),
         Binding("escape", "cancel", "Cancel"),
     ]
 
+    def __init__(self, title: str = "Type or paste a prompt · ctrl+s: battle · esc: cancel") -> None:
+        super().__init__()
+        self.title_text = title
+
     def compose(self) -> ComposeResult:
         with Vertical(id="prompt-input"):
-            yield Static("Type or paste a prompt · ctrl+s: battle · esc: cancel", markup=False)
+            yield Static(self.title_text, markup=False)
             yield TextArea(id="prompt-editor", soft_wrap=True, show_line_numbers=False)
 
     def on_mount(self) -> None:
