@@ -178,3 +178,29 @@ async def test_follow_up_goes_to_both_sides_and_the_vote_covers_the_conversation
         assert [(v.battle_id, v.outcome) for v in tui_store.votes()] == [(first.battle.id, Outcome.A)]
         detail = tui_store.battle_detail(first.battle.id)
         assert detail.generation_a.id == second.generation_a.id
+
+
+async def test_category_and_language_filters_pick_the_prompts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from db.engine import open_database
+    from db.repositories import PromptIn
+
+    store = Store(open_database(f"sqlite:///{tmp_path / 'f.db'}"))
+    store.import_prompts("tui", "t", [
+        PromptIn("py", "python task", category="algorithms", language="python"),
+        PromptIn("sql", "sql task", category="sql", language="sql"),
+        PromptIn("go", "go task", category="web", language="go")])
+    app = app_with(store, fakes())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("left_square_bracket")  # category: algorithms
+        await settle(app, pilot)
+        assert app.category == "algorithms" and app.screen.prompt.external_id == "py"
+        await pilot.press("left_square_bracket", "left_square_bracket")  # sql, then web
+        await settle(app, pilot)
+        assert app.category == "web" and app.screen.prompt.external_id == "go"
+        await pilot.press("left_square_bracket")  # back to any
+        await settle(app, pilot)
+        assert app.category is None
+        await pilot.press("right_square_bracket")  # language: go
+        await settle(app, pilot)
+        assert app.language == "go" and app.screen.prompt.external_id == "go"

@@ -62,6 +62,8 @@ class BattleScreen(Screen[None]):
         Binding("s", "stop", "Stop generating", show=False),
         Binding("p", "type_prompt", "Type a prompt"),
         Binding("f", "follow_up", "Follow up"),
+        Binding("left_square_bracket", "cycle_filter('category')", "Category filter", show=False),
+        Binding("right_square_bracket", "cycle_filter('language')", "Language filter", show=False),
         Binding("c", "copy('a')", "Copy A", show=False),
         Binding("C", "copy('b')", "Copy B", show=False),
         Binding("tab", "focus_next", "Switch pane", show=False),
@@ -267,6 +269,20 @@ class BattleScreen(Screen[None]):
             self.post_message(BattleFailed(str(exc)))
             return
         self.post_message(BattleDone(result))
+
+    def action_cycle_filter(self, field: str) -> None:
+        """Cycle the category (or language) the next prompts are drawn from; then a new battle."""
+        app = self.arena_app
+        if not app.ready or app.prompt_set is None:
+            return
+        prompts = app.store.prompts(app.prompt_set)
+        values = sorted({getattr(p, field) for p in prompts if getattr(p, field)})
+        options: list[str | None] = [None, *values]
+        current = getattr(app, field)
+        nxt = options[(options.index(current) + 1) % len(options)] if current in options else None
+        setattr(app, field, nxt)
+        self.notify(f"{field}: {nxt or 'any'}")
+        self.action_next()
 
     def action_type_prompt(self) -> None:
         from arena.tui.screens.prompt_input import PromptInput

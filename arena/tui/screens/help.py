@@ -8,7 +8,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
-NAMES = {"question_mark": "?", "escape": "esc"}
+NAMES = {"question_mark": "?", "escape": "esc", "left_square_bracket": "[", "right_square_bracket": "]"}
 
 
 def _key(b: Binding) -> str:
