@@ -25,8 +25,8 @@ pauses, and for arena a breakdown (time before the first call, synchronous Store
 when each wave of votes landed). Target (the issue): arena at concurrency 64 within 15 %
 of ideal. ``--profile`` adds one cProfile'd arena repetition, summed by package.
 
-Run: ``.venv/bin/python bench/judging_throughput.py [--calls 640] [--concurrency 64]
-[--latency 0.2] [--repeat 3] [--no-server-process] [--gc-freeze] [--profile]``.
+Run: ``.venv/bin/python bench/judging_throughput.py [--calls 1920] [--concurrency 64]
+[--latency 0.2] [--repeat 3] [--no-server-process] [--no-gc-freeze] [--profile]``.
 Exit status 0 whatever the verdict.
 """
 
@@ -448,7 +448,7 @@ def cpu_model() -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--calls", type=int, default=640, help="judge calls per measurement "
+    ap.add_argument("--calls", type=int, default=1920, help="judge calls per measurement "
                     "(rounded up to an even number: two games per battle)")
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--latency", type=float, default=0.2, help="server seconds per answer")
@@ -458,9 +458,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--server-process", action=argparse.BooleanOptionalAction, default=True,
                     help="run the test server in its own process (default) or in a thread "
                          "here (its CPU then counts as the client's)")
-    ap.add_argument("--gc-freeze", action="store_true",
+    ap.add_argument("--gc-freeze", action=argparse.BooleanOptionalAction, default=True,
                     help="gc.freeze() after setup, so full collections skip the objects that "
-                         "imports and setup left (what a CLI could do before a long run)")
+                         "imports and setup left (what `arena battle run`/`judge run` do)")
     ap.add_argument("--profile", action="store_true",
                     help="after the measurements, cProfile one more arena repetition")
     a = ap.parse_args(argv)
