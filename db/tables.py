@@ -127,7 +127,7 @@ class VoteRow(SQLModel, table=True):
         Index("ix_votes_judge", "judge_name", "judge_kind"),
     )
     id: int | None = Field(default=None, primary_key=True)
-    battle_id: int = Field(foreign_key="battles.id", index=True)
+    battle_id: int = Field(foreign_key="battles.id")  # indexed by uq_vote_game
     judge_kind: str = Field(max_length=40)
     judge_name: str = Field(max_length=200)
     voter: str = Field(default="", max_length=200)

@@ -22,6 +22,20 @@ stored, so importing a file twice adds nothing the second time.
 Each battle's slot is ``import:`` plus the record's own key (fastchat: ``question_id:tstamp``;
 arena-hard: ``arena-hard:question_id:model:judge``; jsonl: ``battle_id``, else a hash of the
 line); a key longer than the column's 64 characters keeps its first 39 and a hash of the rest.
+
+A fastchat record without conversation text (the public battle logs have none) makes no
+prompt of its own: its battle goes on the set's placeholder prompt of its language and
+category (external id ``(no text):LANGUAGE``, text :data:`NO_TEXT`; see
+:func:`db.repositories.bulk.shared_prompt_id`), its question staying in the slot; on the
+question's own prompt when an earlier record of the file gave its text or the set already
+holds it. A million records thus write two million rows, not three.
+
+Speed (a million fastchat records parse and check in about 2 s): fastchat lines are decoded
+with orjson, and json decides wherever the two could differ (a line orjson refuses; a record
+that fails a check, when it holds a 19-digit number, which orjson reads as a float); each
+record is taken for a battle of its own, and only when two records turn out to share a slot
+(the same question and tstamp) is the file parsed again the general way, which merges
+repeats and reports the first contradiction in file order.
 """
 
 from __future__ import annotations
@@ -41,7 +55,13 @@ from typing import Any, Literal, NoReturn
 
 from arena.domain import ArenaError, Outcome, Verdict
 from db.repositories import Store
-from db.repositories.bulk import BattleBatch, BulkImportResult
+from db.repositories.bulk import BattleBatch, BulkImportResult, shared_prompt_id
+
+try:  # about three times faster than json on records like these
+    from orjson import dumps as _fast_dumps
+    from orjson import loads as _fast_loads
+except ImportError:  # pragma: no cover - orjson is a dependency; json does the same, slower
+    _fast_dumps = _fast_loads = None  # type: ignore[assignment]
 
 Format = Literal["fastchat", "arena-hard", "jsonl"]
 FORMATS: tuple[str, ...] = ("fastchat", "arena-hard", "jsonl")
@@ -58,6 +78,22 @@ LABEL_MAX = 100  # categories and languages
 _TS_MIN, _TS_MAX = -62135596800, 253402300800  # years 1 to 9999
 _MISSING = object()
 _SCAN = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
+
+
+def _repr_by_orjson() -> bool:
+    """Whether orjson writes a float from 1 to 1e16 as repr() does (the shortest text that
+    reads back the same, in plain notation): a third of the time of repr, which the slots
+    of earlier imports were made with. Checked on a sample, in case a release changes it."""
+    if _fast_dumps is None:
+        return False
+    sample = [1.0, -1.0, 1.5, 1700000000.0, 1700000000.25, 1680000026.7073, 1700000200.5,
+              123456789.12345679, 9999999999999998.0, 2.0 ** 53, 1234.5678, -62135596800.0,
+              253402300799.99997, 1683000000.1234567, 4.35, 0.1 + 1]
+    return all(_fast_dumps(x).decode() == repr(x) for x in sample)
+
+
+_FLOAT_TEXT = _fast_dumps if _repr_by_orjson() else None
 _AH_QUESTION = re.compile(r"<\|User Prompt\|>\n(.*?)\n\n<\|The Start of Assistant A's Answer\|>",
                           re.S)
 
@@ -139,10 +175,17 @@ class ParsedBattles:
 
 def parse_battle_file(path: Path, fmt: Format, baseline: str | None = None) -> ParsedBattles:
     """Read and check the whole file; raises ArenaError at the first problem."""
-    src = _Source(path)
+    # orjson for fastchat, which checks every field inline and asks json where a check
+    # fails (see _Source.exact); the other formats read with json alone
+    src = _Source(path, fast=fmt == "fastchat")
     builder = _Builder(src)
     if fmt == "fastchat":
-        _parse_fastchat(src, builder)
+        try:
+            _parse_fastchat(src, builder)
+        except _RepeatedSlot:  # records repeat: again, merging them (and reporting in order)
+            src = _Source(path, fast=True)
+            builder = _Builder(src)
+            _parse_fastchat(src, builder, general=True)
     elif fmt == "arena-hard":
         assert baseline
         _parse_arena_hard(src, builder, baseline)
@@ -157,9 +200,36 @@ def parse_battle_file(path: Path, fmt: Format, baseline: str | None = None) -> P
 class _Source:
     """The file's records with their line numbers (or indexes, for one JSON array)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, fast: bool = True) -> None:
         self.path = path
         self.array = False
+        self.fast = fast and _fast_loads is not None  # decode with orjson, json as referee
+        self._lines: list[str] = []
+        self._array: str | list[Any] | None = None  # the array's text, then json's items
+
+    def exact(self, n: int) -> Any:
+        """Record ``n`` as json decodes it, where orjson may have decoded it otherwise (it
+        makes floats of integers beyond 64 bits: a line with 19 digits in a row); _MISSING
+        when the record already is json's. Called on the rare paths (a record that fails a
+        check, a record hashed for its slot), never for every record."""
+        if not self.fast:
+            return _MISSING
+        if self.array:
+            if isinstance(self._array, str):
+                self._array = json.loads(self._array) if _LONG_DIGITS.search(self._array) \
+                    else None
+            return _MISSING if self._array is None else self._array[n]
+        line = self._lines[n - 1]
+        if not _LONG_DIGITS.search(line):
+            return _MISSING
+        try:
+            _fast_loads(line)  # type: ignore[misc]
+        except ValueError:  # json decoded this one already
+            return _MISSING
+        try:
+            return json.loads(line)
+        except ValueError:  # pragma: no cover - orjson is the stricter of the two
+            return _MISSING
 
     def where(self, n: int) -> str:
         return f"{self.path}:record {n}" if self.array else f"{self.path}:{n}"
@@ -185,37 +255,74 @@ class _Source:
             line = data.count(b"\n", 0, exc.start) + 1
             raise ArenaError(f"{path}:{line}: not UTF-8 text") from None
 
-    def records(self) -> Iterator[tuple[int, Any]]:
+    def raw(self) -> tuple[list[Any], int, Any]:
+        """(items, number of the first, decode): for one JSON array its records, numbered
+        from 0, and decode None; else the lines, numbered from 1, and the function that
+        turns a line into its record (_MISSING for a blank line). The loop over them is the
+        caller's: a generator's frame switch a record costs a tenth of a second a million."""
         text = self._text()
         start = re.match(r"\s*", text).end()  # type: ignore[union-attr]
         if text.startswith("[", start):
             self.array = True
             try:
-                items = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ArenaError(f"{self.path}:{exc.lineno}: not valid JSON ({exc.msg} at "
-                                 f"column {exc.colno})") from None
+                if not self.fast:
+                    raise ValueError
+                items = _fast_loads(text)  # type: ignore[misc]
+                self._array = text
+            except ValueError:  # orjson refuses NaN, lone surrogates...: json's call
+                self.fast = False
+                try:
+                    items = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise ArenaError(f"{self.path}:{exc.lineno}: not valid JSON ({exc.msg} at "
+                                     f"column {exc.colno})") from None
             if not isinstance(items, list):
                 raise ArenaError(f"{self.path}: expected one JSON array or one object a line")
-            yield from enumerate(items)
+            return items, 0, None
+        self._lines = lines = text.split("\n")
+        del text
+        if lines and not lines[-1]:
+            lines.pop()  # the end of the last line
+        fast = _fast_loads if self.fast else None
+        slow = self._decode
+
+        def decode(n: int, line: str) -> Any:
+            if fast is not None:
+                try:
+                    return fast(line)
+                except ValueError:  # json decides, and words the error
+                    pass
+            return slow(n, line)
+
+        return lines, 1, decode
+
+    def _decode(self, n: int, line: str) -> Any:
+        """Line ``n`` decoded by json; _MISSING when it is blank."""
+        if not line:
+            return _MISSING
+        try:
+            rec, end = _SCAN(line, 0)  # the C scanner json.loads ends in
+            if end != len(line) and not line[end:].isspace():
+                raise ValueError
+        except (StopIteration, ValueError):
+            if line.isspace():
+                return _MISSING
+            try:  # leading blanks, or a proper error message
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ArenaError(f"{self.path}:{n}: not valid JSON ({exc.msg} at column "
+                                 f"{exc.colno})") from None
+        return rec
+
+    def records(self) -> Iterator[tuple[int, Any]]:
+        items, first, decode = self.raw()
+        if decode is None:
+            yield from enumerate(items, first)
             return
-        scan = _SCAN  # the C scanner json.loads ends in, minus three Python layers
-        for n, line in enumerate(text.split("\n"), 1):
-            if not line:
-                continue
-            try:
-                rec, end = scan(line, 0)
-                if end != len(line) and not line[end:].isspace():
-                    raise ValueError
-            except (StopIteration, ValueError):
-                if line.isspace():
-                    continue
-                try:  # leading blanks, or a proper error message
-                    rec = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ArenaError(f"{self.path}:{n}: not valid JSON ({exc.msg} at column "
-                                     f"{exc.colno})") from None
-            yield n, rec
+        for n, line in enumerate(items, first):
+            rec = decode(n, line)
+            if rec is not _MISSING:
+                yield n, rec
 
 
 # -- building the batch ----------------------------------------------------------------------
@@ -227,8 +334,9 @@ class _Builder:
         self.batch = BattleBatch(source=str(src.path))
         self.prompt_ids: dict[str, int] = {}
         self.prompt_lines: list[int] = []
-        # battle key -> (battle index, line of its first record)
-        self.battle_keys: dict[Any, tuple[int, int]] = {}
+        # battle key -> battle index; the line of each battle's first record
+        self.battle_keys: dict[Any, int] = {}
+        self.battle_lines: list[int] = []
         # (battle, judge, voter, game) -> (line, outcome, strength); built on the first
         # battle that gets a second record (until then no vote can repeat another)
         self.vote_keys: dict[tuple[int, str, str, int], tuple[int, str, int]] | None = None
@@ -254,23 +362,30 @@ class _Builder:
         return pi
 
     def battle(self, key: Any, pi: int, a: str, b: str, slot: str, ts: float | None,
-               style: tuple[int | None, ...] | None, n: int) -> int:
-        """The battle's index; a key seen before must name the same prompt and sides."""
-        seen = self.battle_keys.get(key)
-        if seen is None:
-            bi = len(self.batch.battles)
-            self.battle_keys[key] = (bi, n)
-            self.batch.battles.append((pi, a, b, slot, ts, style))
+               style: tuple[int | None, ...] | None, n: int, question: str | None = None) -> int:
+        """The battle's index; a key seen before must name the same prompt and sides. A
+        battle on a placeholder prompt (``question`` given) is the same battle as one on
+        another prompt: it ends on the question's own prompt if either record has one."""
+        bi = self.battle_keys.get(key)
+        if bi is None:
+            bi = self.battle_keys[key] = len(self.batch.battles)
+            self.battle_lines.append(n)
+            self.batch.battles.append((pi, a, b, slot, ts, style, question))
             return bi
-        bi, first = seen
+        first = self.battle_lines[bi]
         old = self.batch.battles[bi]
+        if old[0] != pi and (question is not None or old[6] is not None):
+            if question is None:  # the first record had no text, this one has
+                old = self.batch.battles[bi] = (pi, *old[1:6], None)  # type: ignore[assignment]
+            else:
+                pi = old[0]
         if (old[0], old[1], old[2]) != (pi, a, b):
             p_old, p_new = self.batch.prompts[old[0]][0], self.batch.prompts[pi][0]
             self.src.fail(n, f"battle {slot[len('import:'):]!r} is also at "
                              f"{self.src.where(first)} with another prompt or other sides "
                              f"({p_old!r}: {old[1]} vs {old[2]}; here {p_new!r}: {a} vs {b})")
         if self.vote_keys is None:  # until now each battle's votes came from its first record
-            lines = dict(self.battle_keys.values())
+            lines = self.battle_lines
             self.vote_keys = {(v[0], v[2], v[3], v[6]): (lines[v[0]], v[4], v[5])
                               for v in self.batch.votes}
         return bi
@@ -434,81 +549,182 @@ def _style(src: _Source, n: int, meta: Any) -> tuple[int | None, ...] | None:
     return None if all(x is None for x in out) else out
 
 
-def _parse_fastchat(src: _Source, b: _Builder) -> None:
+def _fastchat_checked(src: _Source, n: int, rec: Any, names: set[str], langs: dict[Any, Any],
+                      cats: dict[Any, Any]) -> tuple[Any, ...]:
+    """(question_id, model_a, model_b, winner, judge, tstamp, language, category, style) of
+    a record, every field checked one by one with a precise message: the path of the
+    records the inlined checks of :func:`_parse_fastchat` do not pass."""
+    qid, ma, mb, winner, judge, ts = _fastchat_slow(src, n, rec)
+    for key in ("model_a", "model_b"):
+        names.add(_ident(src, n, rec, key))  # type: ignore[arg-type]
+    lang = _label(src, n, rec, "language", langs)
+    cat = _label(src, n, rec, "category", cats)
+    meta = rec.get("conv_metadata")
+    style = None if meta is None else _style(src, n, meta)
+    return qid, ma, mb, winner, judge, ts, lang, cat, style
+
+
+class _RepeatedSlot(Exception):
+    """Two fastchat records of a file have the same slot: parse it again, the general way."""
+
+
+def _repeated_slots(battles: list[Any]) -> bool:
+    """Whether two battles have the same slot (the same question and tstamp): one sort of
+    the times with numpy, then the slots of equal times compared; a dict of a million slots
+    costs twice that, in cache misses."""
+    if len(battles) < 10_000:
+        return len({b[3] for b in battles}) != len(battles)
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy is a dependency
+        return len({b[3] for b in battles}) != len(battles)
+    untimed = [i for i, b in enumerate(battles) if b[4] is None]  # slots: a record hash
+    if len({battles[i][3] for i in untimed}) != len(untimed):
+        return True
+    times = np.array([b[4] if b[4] is not None else np.nan for b in battles], dtype=np.float64)
+    order = np.argsort(times, kind="stable")
+    ordered = times[order]
+    same = np.flatnonzero(ordered[1:] == ordered[:-1])  # NaN (untimed) equals nothing
+    if not len(same):
+        return False
+    suspects = set(order[same].tolist()) | set(order[same + 1].tolist())
+    return len({battles[i][3] for i in suspects}) != len(suspects)
+
+
+def _parse_fastchat(src: _Source, b: _Builder, general: bool = False) -> None:
+    """The records into ``b``. Unless ``general``, each record is taken for a battle of its
+    own, and _RepeatedSlot raised at the end (or at the first problem) when two were one:
+    the caller then parses the file again with ``general``, where every record goes through
+    _Builder.battle and _Builder.vote (merging repeats, refusing contradictions)."""
+    try:
+        _fastchat_records(src, b, general)
+    except ArenaError:
+        if not general and _repeated_slots(b.batch.battles):
+            raise _RepeatedSlot from None  # which problem came first, the general way tells
+        raise
+    if not general and _repeated_slots(b.batch.battles):
+        raise _RepeatedSlot
+
+
+def _fastchat_records(src: _Source, b: _Builder, general: bool) -> None:
     winners = FASTCHAT_WINNERS
     batch = b.batch
     prompt_ids = b.prompt_ids
-    battle_keys = b.battle_keys
+    float_text = _FLOAT_TEXT
+    battles = batch.battles
     votes_append = batch.votes.append
-    battles_append = batch.battles.append
+    battles_append = battles.append
     prompts = batch.prompts
     prompts_append = prompts.append
     prompt_lines_append = b.prompt_lines.append
+    # (language, category) -> index of the placeholder prompt of the records without text
+    shared: dict[tuple[str | None, str | None], int] = {}
+    missing = _MISSING
+    last_lang: Any = missing
+    last_cat: Any = missing
+    last_shared = -1
     langs: dict[Any, Any] = {}
     cats: dict[Any, Any] = {}
     names: set[str] = set()
     str_, float_, int_, dict_ = str, float, int, dict
-    missing = _MISSING
     ts_min, ts_max, name_max = _TS_MIN, _TS_MAX, NAME_MAX
+    items, first, decode = src.raw()
+    loads = _fast_loads if decode is not None and src.fast else None
     records = 0
-    for n, rec in src.records():
+    nb = 0
+    for n, rec in enumerate(items, first):
+        if decode is not None:
+            if loads is not None:
+                try:
+                    rec = loads(rec)
+                except ValueError:
+                    rec = decode(n, rec)
+            else:
+                rec = decode(n, rec)
+            if rec is missing:
+                continue
         records += 1
-        if type(rec) is not dict_:
-            _fastchat_slow(src, n, rec)
-        get = rec.get
-        qid = get("question_id")
-        ma = get("model_a")
-        mb = get("model_b")
-        winner = get("winner")
-        judge = get("judge")
-        ts = get("tstamp")
-        if judge is None:
-            judge = ""
-        if (type(qid) is not str_ or type(ma) is not str_ or type(mb) is not str_
-                or type(winner) is not str_ or winner not in winners or ma == mb
-                or type(judge) is not str_ or len(judge) > name_max
-                or not (ts is None or ((type(ts) is float_ or type(ts) is int_)
-                                       and ts_min <= ts < ts_max))):
-            qid, ma, mb, winner, judge, ts = _fastchat_slow(src, n, rec)
-        if ma not in names or mb not in names:
-            for m in (ma, mb):
-                _ident(src, n, rec, "model_a" if m == ma else "model_b")
-                names.add(m)
-        lang = get("language")
-        if lang is not None:
-            lang = langs.get(lang, missing) if type(lang) is str_ else missing
-            if lang is missing:
-                lang = _label(src, n, rec, "language", langs)
-        cat = get("category")
-        if cat is not None:
-            cat = cats.get(cat, missing) if type(cat) is str_ else missing
-            if cat is missing:
-                cat = _label(src, n, rec, "category", cats)
-        meta = get("conv_metadata")
-        style = None if meta is None else _style(src, n, meta)
-        pi = prompt_ids.get(qid)
-        if pi is None:
-            if not qid.strip() or len(qid) > name_max:
+        try:  # the checks, inlined for the common case (and no state changed until done)
+            if type(rec) is not dict_:
+                _fastchat_slow(src, n, rec)
+            get = rec.get
+            qid = get("question_id")
+            ma = get("model_a")
+            mb = get("model_b")
+            winner = get("winner")
+            judge = get("judge")
+            ts = get("tstamp")
+            if judge is None:
+                judge = ""
+            if (type(qid) is not str_ or type(ma) is not str_ or type(mb) is not str_
+                    or type(winner) is not str_ or winner not in winners or ma == mb
+                    or type(judge) is not str_ or len(judge) > name_max
+                    or not (ts is None or ((type(ts) is float_ or type(ts) is int_)
+                                           and ts_min <= ts < ts_max))):
+                qid, ma, mb, winner, judge, ts = _fastchat_slow(src, n, rec)
+            if ma not in names or mb not in names:
+                for m in (ma, mb):
+                    _ident(src, n, rec, "model_a" if m == ma else "model_b")
+                    names.add(m)
+            lang = get("language")
+            if lang is not None:
+                lang = langs.get(lang, missing) if type(lang) is str_ else missing
+                if lang is missing:
+                    lang = _label(src, n, rec, "language", langs)
+            cat = get("category")
+            if cat is not None:
+                cat = cats.get(cat, missing) if type(cat) is str_ else missing
+                if cat is missing:
+                    cat = _label(src, n, rec, "category", cats)
+            meta = get("conv_metadata")
+            style = None if meta is None else _style(src, n, meta)
+            if len(qid) > name_max or not qid.strip():
                 _ident(src, n, rec, "question_id")
-            conv = get("conversation_a")
+        except ArenaError:  # a field orjson read otherwise? json's reading decides
+            exact = src.exact(n)
+            if exact is missing:
+                raise
+            rec = exact
+            qid, ma, mb, winner, judge, ts, lang, cat, style = _fastchat_checked(
+                src, n, rec, names, langs, cats)
+        question = None
+        # the question's own prompt, when a record gave its text
+        pi = prompt_ids.get(qid) if prompt_ids else None
+        if pi is None:
+            conv = rec.get("conversation_a")
             text = None if conv is None else _first_user_turn(src, n, conv)
-            pi = prompt_ids[qid] = len(prompts)
-            prompts_append((qid, text or NO_TEXT, cat, lang))
-            prompt_lines_append(n)
+            if text is None:  # the placeholder of its language and category
+                question = qid
+                if lang is last_lang and cat is last_cat:
+                    pi = last_shared
+                else:
+                    pi = shared.get((lang, cat))
+                    if pi is None:
+                        pi = shared[(lang, cat)] = len(prompts)
+                        prompts_append((shared_prompt_id(lang, cat), NO_TEXT, cat, lang))
+                        prompt_lines_append(n)
+                    last_lang, last_cat, last_shared = lang, cat, pi
+            else:
+                pi = prompt_ids[qid] = len(prompts)
+                prompts_append((qid, text, cat, lang))
+                prompt_lines_append(n)
         if ts is None:
-            slot = _fit_slot(f"import:{qid}:{_record_hash(rec)[:16]}")
+            exact = src.exact(n)
+            slot = _fit_slot(f"import:{qid}:{_record_hash(rec if exact is missing else exact)[:16]}")
         else:
-            slot = f"import:{qid}:{ts!r}"
+            if float_text is not None and type(ts) is float_ and (ts >= 1.0 or ts <= -1.0):
+                slot = f"import:{qid}:{float_text(ts).decode()}"  # == repr(ts), faster
+            else:
+                slot = f"import:{qid}:{ts!r}"
             if len(slot) > SLOT_MAX:
                 slot = _fit_slot(slot)
-        key = (slot, ma, mb) if ma < mb else (slot, mb, ma)
-        if key not in battle_keys and b.vote_keys is None:  # the common case, inlined
-            bi = len(batch.battles)
-            battle_keys[key] = (bi, n)
-            battles_append((pi, ma, mb, slot, ts, style))
-            votes_append((bi, "human", "human", judge, winners[winner], 1, 0, ts))
+        if not general:  # a battle of its own (checked at the end)
+            battles_append((pi, ma, mb, slot, ts, style, question))
+            votes_append((nb, "human", "human", judge, winners[winner], 1, 0, ts))
+            nb += 1
             continue
-        bi = b.battle(key, pi, ma, mb, slot, ts, style, n)
+        key = (slot, ma, mb) if ma < mb else (slot, mb, ma)
+        bi = b.battle(key, pi, ma, mb, slot, ts, style, n, question)
         b.vote(bi, "human", "human", judge, winners[winner], 1, 0, ts, n)
     b.records = records
 

@@ -2,14 +2,25 @@
 
 Importing another arena's log (Chatbot Arena, Arena-Hard) means writing prompts, battles and
 votes by the hundred thousand. ORM objects cost tens of microseconds each, so this mixin talks
-to the DBAPI connection directly: one ``executemany`` of plain tuples per table, every row
-``INSERT ... ON CONFLICT DO NOTHING`` (SQLite and PostgreSQL both have it), all in one
+to the DBAPI connection directly: one ``executemany`` per table, every row
+``INSERT ... ON CONFLICT DO NOTHING`` (SQLite and PostgreSQL both have it; on SQLite, a
+hundred rows a statement as ``INSERT OR IGNORE``, see :meth:`_Writer.insert_flat`), all in one
 transaction, so that a failed import leaves nothing behind and a repeated one adds nothing.
+On SQLite the connection's foreign-key checks are off for that transaction (and back on
+afterwards, whatever happens): every id written is one this code has just looked up or
+reserved under the write lock.
 
 Battles and prompts get their ids before they are written (SQLite: the next free ids, taken
 under the write lock of ``BEGIN IMMEDIATE``; PostgreSQL: drawn from the table's sequence), so
 votes can point at their battles without reading a million rows back. Rows already stored
 (same set and external id; same prompt, pair and slot) are looked up first and reused.
+
+Records that carry no prompt text (the public Chatbot Arena battle logs) do not make a prompt
+each: their battles share one placeholder prompt per (language, category) of the set (see
+:func:`shared_prompt_id`) and keep their own question in the battle's slot. Such a battle
+goes on the set's own prompt of that question instead when the set already has one, and a
+battle stored on a placeholder is the same battle as one with the same pair and slot on any
+prompt of the set, so re-importing the records with or without their text adds nothing.
 
 What lands in the tables is what the ORM would have written: timezone-aware UTC datetimes on
 PostgreSQL, and on SQLite the text SQLAlchemy stores for them (``YYYY-MM-DD HH:MM:SS.ffffff``).
@@ -18,12 +29,15 @@ PostgreSQL, and on SQLite the text SQLAlchemy stores for them (``YYYY-MM-DD HH:M
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from arena.domain import ArenaError, Outcome
@@ -32,9 +46,11 @@ from db.repositories.battles import pair_key
 
 # (external id, text, category, language); external ids are distinct within a batch
 PromptSpec = tuple[str, str, str | None, str | None]
-# (index into prompts, model A, model B, slot, POSIX time or None, 8 style numbers or None);
-# distinct by (prompt, unordered pair, slot) within a batch
-BattleSpec = tuple[int, str, str, str, float | None, tuple[int | None, ...] | None]
+# (index into prompts, model A, model B, slot, POSIX time or None, 8 style numbers or None,
+# question or None); distinct by (prompt, unordered pair, slot) within a batch. The question
+# is given for a battle on a placeholder prompt (external id from shared_prompt_id): the
+# external id its own prompt would have, which it goes on when the set already holds it.
+BattleSpec = tuple[int, str, str, str, float | None, tuple[int | None, ...] | None, str | None]
 # (index into battles, judge kind, judge name, voter, outcome, strength, game, POSIX time
 # or None); distinct by (battle, judge name, voter, game) within a batch
 VoteSpec = tuple[int, str, str, str, str, int, int, float | None]
@@ -42,14 +58,30 @@ VoteSpec = tuple[int, str, str, str, str, int, int, float | None]
 IMPORTED_PROVIDER = "imported"
 STYLE_COLUMNS = ("a_tokens", "a_headers", "a_lists", "a_bold",
                  "b_tokens", "b_headers", "b_lists", "b_bold")
+SHARED_PREFIX = "(no text):"  # external ids of the placeholder prompts
+_EXT_MAX = 200  # prompts.external_id's length
 _SQLITE_CACHE_KIB = 256 * 1024  # page cache for the import connection, then restored
 _CHUNK = 500  # names per IN (...) query
+_VECTOR_MIN = 2000  # from this many times on, their text is built with numpy
+_ROWS = 100  # rows per INSERT statement on SQLite
 
 if sys.version_info < (3, 12):
     _naive_utc = datetime.utcfromtimestamp  # the fast path; deprecated from 3.12 on
 else:  # pragma: no cover - exercised on newer Pythons only
     def _naive_utc(ts: float) -> datetime:
         return datetime.fromtimestamp(ts, UTC).replace(tzinfo=None)
+
+
+def shared_prompt_id(language: str | None, category: str | None) -> str:
+    """The external id of the placeholder prompt that battles without prompt text share:
+    ``(no text):LANGUAGE``, or ``(no text):LANGUAGE:CATEGORY`` with a category (LANGUAGE
+    empty when unknown); ``(no text):#`` and a hash when the language holds ':' or starts
+    with '#', or when the id would not fit the column."""
+    ext = SHARED_PREFIX + (language or "") + ("" if category is None else ":" + category)
+    if len(ext) > _EXT_MAX or (language and (":" in language or language.startswith("#"))):
+        body = json.dumps([language, category], ensure_ascii=False)
+        ext = SHARED_PREFIX + "#" + hashlib.sha256(body.encode()).hexdigest()[:40]
+    return ext
 
 
 @dataclass
@@ -80,6 +112,66 @@ class BulkImportResult:
     models_added: list[str] = field(default_factory=list)
 
 
+_NP: Any = None
+_STAMP_TABLES: tuple[Any, Any] | None = None
+_MIN_US, _MAX_US = -62135596800 * 10**6, 253402300800 * 10**6  # years 1 to 9999
+
+
+def _numpy() -> Any:
+    """numpy, imported on the first large batch (0.1 s); False without it."""
+    global _NP
+    if _NP is None:
+        try:
+            import numpy
+
+            _NP = numpy
+        except ImportError:  # pragma: no cover - numpy is a dependency
+            _NP = False
+    return _NP
+
+
+def _sqlite_texts(times: list[float], np: Any) -> list[str] | None:
+    """``datetime.utcfromtimestamp(t).isoformat(" ", "microseconds")`` for every t, computed
+    on arrays (a few times faster than one datetime a time); None when one falls outside years
+    1 to 9999, for the per-item path and its error. Microseconds are rounded as the datetime
+    constructor rounds them: the fraction times 1e6, half to even."""
+    global _STAMP_TABLES
+    if _STAMP_TABLES is None:
+        sod = np.arange(86400)
+        h, rest = np.divmod(sod, 3600)
+        m, s = np.divmod(rest, 60)
+        clock = np.empty((86400, 10), np.uint8)  # " HH:MM:SS."
+        clock[:, 0], clock[:, 3], clock[:, 6], clock[:, 9] = 32, 58, 58, 46
+        for col, v in ((1, h), (4, m), (7, s)):
+            clock[:, col], clock[:, col + 1] = v // 10 + 48, v % 10 + 48
+        k = np.arange(1000)
+        digits3 = np.stack([k // 100, k // 10 % 10, k % 10], axis=1).astype(np.uint8) + 48
+        _STAMP_TABLES = (clock, digits3)
+    clock, digits3 = _STAMP_TABLES
+    frac, whole = np.modf(np.array(times, dtype=np.float64))
+    total = whole.astype(np.int64) * 1_000_000 + np.rint(frac * 1e6).astype(np.int64)
+    if int(total.min()) < _MIN_US or int(total.max()) >= _MAX_US:
+        return None
+    sec, us = np.divmod(total, 1_000_000)
+    days, sod = np.divmod(sec, 86400)
+    first, last = int(days.min()), int(days.max())
+    if last - first < 400_000:  # a table of every day in the range
+        span, index = np.arange(first, last + 1), days - first
+    else:
+        span, index = np.unique(days, return_inverse=True)
+    dates = np.datetime_as_string(span.astype("datetime64[D]"), unit="D").astype("S10")
+    hi, lo = np.divmod(us, 1000)
+    buf = np.empty((len(total), 27), np.uint8)  # "YYYY-MM-DD HH:MM:SS.ffffff\n"
+    buf[:, 0:10] = dates.view(np.uint8).reshape(-1, 10)[index]
+    buf[:, 10:20] = clock[sod]
+    buf[:, 20:23] = digits3[hi]
+    buf[:, 23:26] = digits3[lo]
+    buf[:, 26] = 10
+    out = buf.tobytes().decode("ascii").split("\n")
+    out.pop()
+    return out
+
+
 class _Writer:
     """One open transaction on the raw DBAPI connection, with the dialect's quirks."""
 
@@ -87,25 +179,34 @@ class _Writer:
         self.conn = dbapi_conn
         self.sqlite = dialect == "sqlite"
         self.cur = dbapi_conn.cursor()
-        now = datetime.now(UTC)
-        self.now = self._format(now)
-        self._stamps: dict[float | None, Any] = {None: self.now}
+        self.now = self._format(datetime.now(UTC))
 
     def _format(self, value: datetime) -> Any:
         if self.sqlite:  # what SQLAlchemy's SQLite DateTime stores
             return value.replace(tzinfo=None).isoformat(" ", "microseconds")
         return value
 
-    def stamps(self, times: Iterable[float | None]) -> dict[float | None, Any]:
-        """Column values for POSIX times (None: now), as a dict kept across tables."""
-        cache = self._stamps
-        todo = set(times).difference(cache)
-        if self.sqlite:
-            utc = _naive_utc
-            cache.update({ts: utc(ts).isoformat(" ", "microseconds") for ts in todo})  # type: ignore[arg-type]
-        else:
-            cache.update({ts: datetime.fromtimestamp(ts, UTC) for ts in todo})  # type: ignore[arg-type]
-        return cache
+    def stamps(self, times: list[float | None]) -> list[Any]:
+        """The column values for POSIX times (None: now), in order."""
+        now = self.now
+        if not self.sqlite:
+            utc = UTC
+            return [now if ts is None else datetime.fromtimestamp(ts, utc) for ts in times]
+        np = _numpy() if len(times) >= _VECTOR_MIN else None
+        if np:
+            known: list[float] = (times if None not in times  # type: ignore[assignment]
+                                  else [ts for ts in times if ts is not None])
+            texts = _sqlite_texts(known, np) if known else []
+            if texts is not None:
+                if known is times:
+                    return texts
+                it = iter(texts)
+                return [now if ts is None else next(it) for ts in times]
+        cache: dict[float | None, Any] = {None: now}
+        utc_ = _naive_utc
+        for ts in set(times).difference(cache):
+            cache[ts] = utc_(ts).isoformat(" ", "microseconds")  # type: ignore[arg-type]
+        return [cache[ts] for ts in times]
 
     def sql(self, text: str) -> str:
         return text if self.sqlite else text.replace("%", "%%").replace("?", "%s")
@@ -115,12 +216,37 @@ class _Writer:
         return [tuple(r) for r in self.cur.fetchall()]
 
     def insert(self, into: str, values: str, rows: list[tuple[Any, ...]]) -> int:
-        """``INTO ... VALUES ... ON CONFLICT DO NOTHING`` for every row, as one executemany
-        (psycopg pipelines it); how many rows were written."""
+        """``INSERT INTO ... VALUES ... ON CONFLICT DO NOTHING`` for every row, as one
+        executemany (psycopg pipelines it); how many rows were written."""
         if not rows:
             return 0
         self.cur.executemany(self.sql(f"{into} VALUES {values} ON CONFLICT DO NOTHING"), rows)
         return int(self.cur.rowcount)
+
+    def insert_flat(self, into: str, values: str, flat: list[Any], width: int) -> int:
+        """:meth:`insert` for rows of ``width`` values laid end to end in ``flat`` (a
+        million rows cost less so: no tuple per row to build, then to take apart).
+
+        On SQLite, _ROWS rows go in one statement, which spares the driver and SQLite most
+        of their per-statement work, and as ``INSERT OR IGNORE``: for our rows the same as
+        DO NOTHING (their NOT NULL columns all get values; no table has a CHECK), but a
+        statement that cannot fail half-way needs no statement journal, and with one every
+        page a statement touches is copied first (for a million battles that land at random
+        places in uq_battle_slot, twice the time)."""
+        n = len(flat) // width
+        if not self.sqlite or n < 2 * _ROWS:
+            return self.insert(into, values, list(zip(*[iter(flat)] * width, strict=False)))
+        into = into.replace("INSERT INTO ", "INSERT OR IGNORE INTO ", 1)
+        k = max(1, min(_ROWS, _sqlite_max_params() // width))
+        step = k * width
+        full = (n - n % k) * width
+        self.cur.executemany(f"{into} VALUES {', '.join([values] * k)}",
+                             (flat[i:i + step] for i in range(0, full, step)))
+        written = self.cur.rowcount
+        if full < len(flat):
+            self.cur.execute(f"{into} VALUES {', '.join([values] * (n % k))}", flat[full:])
+            written += self.cur.rowcount
+        return int(written)
 
     def reserve_ids(self, table: str, n: int) -> range | list[int]:
         """``n`` fresh primary keys for ``table`` that no other writer can take."""
@@ -134,18 +260,38 @@ class _Writer:
         return [r[0] for r in rows]
 
 
+@dataclass
+class _Prompts:
+    """Where the batch's battles go: the prompt id of each batch prompt (0: not written,
+    no battle left on it), the battles moved onto a stored prompt of their question, and
+    what the set already held."""
+
+    ids: list[int]
+    moved: dict[int, int]  # battle index -> prompt id
+    stored: int  # prompts the set held before
+    shared: set[int]  # ids of the set's stored placeholder prompts
+
+
 class BulkRepository(RepositoryBase):
     @contextmanager
     def _bulk(self) -> Iterator[_Writer]:
-        """A raw DBAPI transaction: committed on success, rolled back on any error."""
+        """A raw DBAPI transaction: committed on success, rolled back on any error. On
+        SQLite, with foreign-key checks off and a large page cache, both restored after."""
         raw = self.engine.raw_connection()
         conn: Any = raw.driver_connection
         sqlite = self.dialect == "sqlite"
-        cache = None
+        restore: list[str] = []
         try:
             if sqlite:
+                if conn.in_transaction:  # pragma: no cover - the pool hands back clean ones
+                    conn.rollback()
                 cache = conn.execute("PRAGMA cache_size").fetchone()[0]
+                fk = conn.execute("PRAGMA foreign_keys").fetchone()[0]
+                restore = [f"PRAGMA cache_size={int(cache)}", f"PRAGMA foreign_keys={int(fk)}"]
                 conn.execute(f"PRAGMA cache_size=-{_SQLITE_CACHE_KIB}")
+                # only outside a transaction does this take effect; the ids written are all
+                # looked up or reserved below, under the write lock
+                conn.execute("PRAGMA foreign_keys=OFF")
                 try:
                     conn.execute("BEGIN IMMEDIATE")  # the write lock, before reading max(id)
                 except sqlite3.OperationalError as exc:
@@ -158,8 +304,11 @@ class BulkRepository(RepositoryBase):
                 conn.rollback()
                 raise
         finally:
-            if cache is not None:
-                conn.execute(f"PRAGMA cache_size={int(cache)}")
+            try:
+                for pragma in restore:
+                    conn.execute(pragma)
+            except Exception:  # never hand a connection without its checks back to the pool:
+                raw.invalidate()  # a new one gets them from the engine's connect hook
             raw.close()
 
     def import_battles(self, set_name: str, batch: BattleBatch) -> BulkImportResult:
@@ -168,21 +317,36 @@ class BulkRepository(RepositoryBase):
         Prompts are matched by external id within the set, models by name (missing ones are
         registered with provider "imported"; existing ones are left as they are), battles
         by (prompt, pair, slot) and votes by (battle, judge, voter, game): whatever is
-        already stored is counted as present and not written again. A vote on a battle
+        already stored is counted as present and not written again. A battle on a
+        placeholder prompt goes on the set's prompt of its question when there is one, and
+        a battle stored on a placeholder matches by (pair, slot) alone. A vote on a battle
         stored earlier with A and B the other way round is stored flipped into its frame.
 
         Raises ArenaError when the batch repeats a prompt or a battle, when another writer
         stored the same ones meanwhile, or when the SQLite database stays locked; nothing is
-        written then.
+        written then. Once written, ``batch`` is emptied: a million records' worth of objects
+        is freed by another thread while SQLite commits (which it does without the GIL).
         """
         result = BulkImportResult(set_name=set_name)
-        with self._bulk() as w:
-            set_id, set_existed = self._bulk_set(w, set_name, batch.source)
-            model_ids = self._bulk_models(w, batch, result)
-            prompt_ids = self._bulk_prompts(w, set_id, set_existed, batch, result)
-            battle_ids, flipped = self._bulk_battles(w, set_id, prompt_ids, model_ids, batch,
-                                                     result)
-            self._bulk_votes(w, battle_ids, flipped, batch, result)
+        battles = batch.battles
+        pairs = set(zip(map(itemgetter(1), battles), map(itemgetter(2), battles), strict=True))
+        freeing: threading.Thread | None = None
+        try:
+            with self._bulk() as w:
+                set_id, set_existed = self._bulk_set(w, set_name, batch.source)
+                model_ids = self._bulk_models(w, batch, pairs, result)
+                prompts = self._bulk_prompts(w, set_id, set_existed, batch, result)
+                battle_ids, flipped, stamps = self._bulk_battles(w, set_id, prompts, model_ids,
+                                                                 pairs, batch, result)
+                self._bulk_votes(w, battle_ids, flipped, stamps, batch, result)
+                if len(battles) >= _VECTOR_MIN:
+                    lists = [batch.votes, battles, batch.prompts, battle_ids, stamps or []]
+                    del battle_ids, stamps
+                    freeing = threading.Thread(target=_empty, args=(lists,), daemon=True)
+                    freeing.start()
+        finally:
+            if freeing is not None:
+                freeing.join()
         return result
 
     # -- steps ---------------------------------------------------------------------------
@@ -194,9 +358,9 @@ class BulkRepository(RepositoryBase):
                  [(name, source[-1000:], w.now)])  # the column holds 1000 characters
         return w.all("SELECT id FROM prompt_sets WHERE name = ?", (name,))[0][0], False
 
-    def _bulk_models(self, w: _Writer, batch: BattleBatch,
+    def _bulk_models(self, w: _Writer, batch: BattleBatch, pairs: set[tuple[str, str]],
                      result: BulkImportResult) -> dict[str, int]:
-        names = sorted({b[1] for b in batch.battles} | {b[2] for b in batch.battles})
+        names = sorted({p[0] for p in pairs} | {p[1] for p in pairs})
         ids = self._model_rows(w, names)
         missing = [n for n in names if n not in ids]
         if missing:
@@ -218,97 +382,182 @@ class BulkRepository(RepositoryBase):
         return out
 
     def _bulk_prompts(self, w: _Writer, set_id: int, set_existed: bool, batch: BattleBatch,
-                      result: BulkImportResult) -> list[int]:
+                      result: BulkImportResult) -> _Prompts:
         existing: dict[str, int] = {}
         if set_existed:
             existing = dict(w.all("SELECT external_id, id FROM prompts WHERE set_id = ?",
                                   (set_id,)))
+        shared = {i for ext, i in existing.items() if ext.startswith(SHARED_PREFIX)}
         prompts = batch.prompts
-        new = [p for p in prompts if p[0] not in existing] if existing else prompts
+        moved: dict[int, int] = {}
+        if len(existing) > len(shared):
+            # a battle without prompt text goes on the set's prompt of its question
+            get = existing.get
+            for bi, battle in enumerate(batch.battles):
+                if battle[6] is not None:
+                    pid = get(battle[6])
+                    if pid is not None and pid not in shared:
+                        moved[bi] = pid
+        wanted: range | list[int] = range(len(prompts))
+        # a placeholder left without battles (they all moved, or went on the question's own
+        # prompt within the file) is not written
+        if moved:
+            used = {b[0] for i, b in enumerate(batch.battles) if i not in moved}
+        else:
+            used = set(map(itemgetter(0), batch.battles))
+        if len(used) != len(prompts):
+            wanted = [i for i in wanted if i in used]
+        new = [i for i in wanted if prompts[i][0] not in existing] if existing else wanted
         ids = w.reserve_ids("prompts", len(new))
-        hashes = {text: hashlib.sha256(text.encode()).hexdigest() for text in {p[1] for p in new}}
-        rows = [(pid, ext, text, category, language, hashes[text])
-                for pid, (ext, text, category, language) in zip(ids, new, strict=True)]
-        if existing:
-            fresh = dict(zip((p[0] for p in new), ids, strict=True))
-            out = [existing.get(p[0]) or fresh[p[0]] for p in prompts]
+        hashes = {text: hashlib.sha256(text.encode()).hexdigest()
+                  for text in {prompts[i][1] for i in new}}
+        flat: list[Any] = []
+        for pid, i in zip(ids, new, strict=True):
+            ext, text, category, language = prompts[i]
+            flat.extend((pid, ext, text, category, language, hashes[text]))
+        stored_ids: set[int] = set()
+        if existing or len(new) != len(prompts):
+            out = [0] * len(prompts)
+            for i in wanted:
+                out[i] = existing.get(prompts[i][0], 0)
+            stored_ids = {out[i] for i in wanted if out[i]}
+            for pid, i in zip(ids, new, strict=True):
+                out[i] = pid
         else:
             out = list(ids)
-        written = w.insert("INSERT INTO prompts (id, set_id, external_id, text, category, "
-                           "language, content_hash, created_at)",
-                           f"(?, {int(set_id)}, ?, ?, ?, ?, ?, {_literal(w.now, w.sqlite)})", rows)
-        _check_written("prompts", written, len(rows))
-        result.prompts_added = len(rows)
-        result.prompts_present = len(prompts) - len(rows)
-        return out
+        written = w.insert_flat("INSERT INTO prompts (id, set_id, external_id, text, category, "
+                                "language, content_hash, created_at)",
+                                f"(?, {int(set_id)}, ?, ?, ?, ?, ?, {_literal(w.now, w.sqlite)})",
+                                flat, 6)
+        _check_written("prompts", written, len(new))
+        result.prompts_added = len(new)
+        result.prompts_present = len(wanted) - len(new)
+        if moved:  # the stored prompts battles moved onto count as present too
+            result.prompts_present = len({out[i] for i in wanted if out[i] in stored_ids}
+                                         | set(moved.values()))
+        return _Prompts(out, moved, len(existing), shared)
 
-    def _bulk_battles(self, w: _Writer, set_id: int, prompt_ids: list[int],
-                      model_ids: dict[str, int], batch: BattleBatch,
-                      result: BulkImportResult) -> tuple[list[int], set[int]]:
-        """The battles' ids, and the indexes of those already stored with A and B swapped."""
+    def _bulk_battles(self, w: _Writer, set_id: int, prompts: _Prompts,
+                      model_ids: dict[str, int], sides: set[tuple[str, str]],
+                      batch: BattleBatch, result: BulkImportResult
+                      ) -> tuple[list[int], set[int], list[Any] | None]:
+        """The battles' ids, the indexes of those already stored with A and B swapped, and
+        when every battle was new, their created_at values (their votes mostly share them)."""
         battles = batch.battles
-        pair_keys: dict[tuple[str, str], str] = {}
-        for a, b in {(b[1], b[2]) for b in battles}:
-            pair_keys[(a, b)] = pair_key(a, b)
-        out: list[int] = [0] * len(battles)
+        prompt_ids, moved = prompts.ids, prompts.moved
+        # (model A, model B) -> (A's id, B's id, pair key)
+        pairs: dict[tuple[str, str], tuple[int, int, str]] = {
+            (a, b): (model_ids[a], model_ids[b], pair_key(a, b)) for a, b in sides}
+        out: list[int] = []
         flipped: set[int] = set()
         new: range | list[int] = range(len(battles))
-        if result.prompts_present:  # only battles on prompts stored before can exist
-            existing = {(p, k, s): (i, ma) for i, p, k, s, ma in w.all(
-                "SELECT b.id, b.prompt_id, b.pair_key, b.slot, b.model_a_id FROM battles b "
-                "JOIN prompts p ON p.id = b.prompt_id WHERE p.set_id = ? "
-                "AND b.slot LIKE 'import:%'", (set_id,))}
+        if prompts.stored and (result.prompts_present or moved or prompts.shared):
+            # only battles on prompts stored before can exist, or stored on a placeholder
+            rows = w.all("SELECT b.id, b.prompt_id, b.pair_key, b.slot, b.model_a_id "
+                         "FROM battles b JOIN prompts p ON p.id = b.prompt_id "
+                         "WHERE p.set_id = ? AND b.slot LIKE 'import:%'", (set_id,))
+            existing = {(p, k, s): (i, ma) for i, p, k, s, ma in rows}
+            on_shared: dict[tuple[str, str], tuple[int, int]] | None = None
+            shared = prompts.shared
+            out = [0] * len(battles)
             new = []
-            for i, (pi, a, b, slot, _, _) in enumerate(battles):
-                found = existing.get((prompt_ids[pi], pair_keys[(a, b)], slot))
+            for i, (pi, a, b, slot, _, _, _) in enumerate(battles):
+                pid = (moved.get(i) or prompt_ids[pi]) if moved else prompt_ids[pi]
+                ida, _, key = pairs[(a, b)]
+                found = existing.get((pid, key, slot))
+                if found is None and shared:
+                    if on_shared is None:
+                        on_shared = {(k, s): (i_, ma) for i_, p, k, s, ma in rows if p in shared}
+                    found = on_shared.get((key, slot))
                 if found is None:
                     new.append(i)
                     continue
                 out[i] = found[0]
-                if found[1] != model_ids[a]:  # stored with the sides the other way round
+                if found[1] != ida:  # stored with the sides the other way round
                     flipped.add(i)
+            del rows, existing, on_shared
         ids = w.reserve_ids("battles", len(new))
         chosen = battles if len(new) == len(battles) else [battles[i] for i in new]
-        styled = any(b[5] is not None for b in chosen)
-        stamps = w.stamps(b[4] for b in chosen)
-        if styled:
-            none8 = (None,) * 8
-            rows = [(bid, prompt_ids[pi], model_ids[a], model_ids[b], pair_keys[(a, b)], slot,
-                     stamps[ts], *(style or none8))
-                    for bid, (pi, a, b, slot, ts, style) in zip(ids, chosen, strict=True)]
+        stamps = w.stamps([b[4] for b in chosen])
+        styled = any(map(itemgetter(5), chosen))
+        flat: list[Any] = []
+        ext = flat.extend
+        none8 = (None,) * 8
+        # one pass, the row's values laid end to end (see _Writer.insert_flat)
+        if moved:
+            pids: Any = [moved.get(i) or prompt_ids[battles[i][0]] for i in new]
+            for bid, pid, (_, a, b, slot, _, style, _), stamp in zip(ids, pids, chosen, stamps,
+                                                                      strict=True):
+                ida, idb, key = pairs[(a, b)]
+                ext((bid, pid, ida, idb, key, slot, stamp))
+                if styled:
+                    ext(style or none8)
+        elif styled:
+            for bid, (pi, a, b, slot, _, style, _), stamp in zip(ids, chosen, stamps,
+                                                                 strict=True):
+                ida, idb, key = pairs[(a, b)]
+                ext((bid, prompt_ids[pi], ida, idb, key, slot, stamp))
+                ext(style or none8)
         else:
-            rows = [(bid, prompt_ids[pi], model_ids[a], model_ids[b], pair_keys[(a, b)], slot,
-                     stamps[ts])
-                    for bid, (pi, a, b, slot, ts, _) in zip(ids, chosen, strict=True)]
+            for bid, (pi, a, b, slot, _, _, _), stamp in zip(ids, chosen, stamps, strict=True):
+                ida, idb, key = pairs[(a, b)]
+                ext((bid, prompt_ids[pi], ida, idb, key, slot, stamp))
+        battle_stamps: list[Any] | None = stamps  # for the votes, when every battle is new
         if chosen is battles:
             out = list(ids)
         else:
+            battle_stamps = None
             for bid, i in zip(ids, new, strict=True):
                 out[i] = bid
         cols = "id, prompt_id, model_a_id, model_b_id, pair_key, slot, created_at"
+        width = 7
         if styled:
             cols += ", " + ", ".join(STYLE_COLUMNS)
-        marks = ", ".join("?" * len(rows[0])) if rows else ""
-        written = w.insert(f"INSERT INTO battles ({cols}, status)", f"({marks}, 'ready')", rows)
-        _check_written("battles", written, len(rows))
-        result.battles_added = len(rows)
-        result.battles_present = len(battles) - len(rows)
-        return out, flipped
+            width += 8
+        written = w.insert_flat(f"INSERT INTO battles ({cols}, status)",
+                                f"({', '.join('?' * width)}, 'ready')", flat, width)
+        del flat
+        _check_written("battles", written, len(chosen))
+        result.battles_added = len(chosen)
+        result.battles_present = len(battles) - len(chosen)
+        return out, flipped, battle_stamps
 
     def _bulk_votes(self, w: _Writer, battle_ids: list[int], flipped: set[int],
-                    batch: BattleBatch, result: BulkImportResult) -> None:
-        stamps = w.stamps(v[7] for v in batch.votes)
-        rows = [(battle_ids[bi], kind, judge, voter, outcome, strength, game, stamps[ts])
-                for bi, kind, judge, voter, outcome, strength, game, ts in batch.votes]
-        if flipped:  # votes are stored from the stored battle's side A
-            rows = [r if v[0] not in flipped
-                    else r[:4] + (Outcome(r[4]).flipped().value,) + r[5:]
-                    for r, v in zip(rows, batch.votes, strict=True)]
-        result.votes_added = w.insert(
+                    battle_stamps: list[Any] | None, batch: BattleBatch,
+                    result: BulkImportResult) -> None:
+        votes = batch.votes
+        battles = batch.battles
+        flat: list[Any] = []
+        ext = flat.extend
+        if battle_stamps is None:
+            battle_stamps = [None] * len(battles)  # no time of a battle is known: none matches
+        own: list[int] = []  # votes timed otherwise than their battle: their flat positions
+        for (bi, kind, judge, voter, outcome, strength, game, ts) in votes:
+            if flipped and bi in flipped:  # votes are stored from the stored battle's side A
+                outcome = Outcome(outcome).flipped().value
+            stamp = battle_stamps[bi]
+            if stamp is None or ts is not battles[bi][4]:
+                own.append(len(flat) + 7)
+            ext((battle_ids[bi], kind, judge, voter, outcome, strength, game, stamp))
+        if own:
+            for at, stamp in zip(own, w.stamps([votes[at // 8][7] for at in own]), strict=True):
+                flat[at] = stamp
+        result.votes_added = w.insert_flat(
             "INSERT INTO votes (battle_id, judge_kind, judge_name, voter, outcome, strength, "
             "game, created_at, prompt_tokens, completion_tokens)",
-            "(?, ?, ?, ?, ?, ?, ?, ?, 0, 0)", rows)
-        result.votes_present = len(rows) - result.votes_added
+            "(?, ?, ?, ?, ?, ?, ?, ?, 0, 0)", flat, 8)
+        result.votes_present = len(votes) - result.votes_added
+
+
+def _empty(lists: list[list[Any]]) -> None:
+    for items in lists:
+        items.clear()
+    lists.clear()
+
+
+def _sqlite_max_params() -> int:
+    """Parameters one SQLite statement may take: 32766 from SQLite 3.32 on, 999 before."""
+    return 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999
 
 
 def _literal(value: Any, sqlite: bool) -> str:

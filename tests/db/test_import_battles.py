@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import json
 import os
+import random
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -18,6 +19,8 @@ from sqlalchemy import text
 from arena.domain import ArenaError
 from arena.services.importing import NO_TEXT, import_battles
 from db.repositories import PromptIn, Store, pair_key
+from db.repositories.bulk import shared_prompt_id
+from db.repositories.stats import VoteFilter
 
 T0 = 1700000000.25
 FASTCHAT = [
@@ -89,7 +92,11 @@ def test_fastchat_records_become_prompts_battles_and_votes(store: Store, tmp_pat
     assert battles[s1][:5] == ("gpt-x", "claude-y", "q1", "ready", pair_key("gpt-x", "claude-y"))
     assert battles[s1][5:] == (120, 3, 4, 3, 80, 0, 5, 0)  # conv_metadata sums
     assert battles["import:q2:1700000100"][5:] == (None,) * 8
-    assert battles["import:q3:1700000200.5"][:3] == ("llama-z", "gpt-x", "q3")
+    # records without conversation text share one placeholder prompt per language and
+    # category; the question stays in the slot
+    assert battles["import:q2:1700000100"][2] == "(no text):chinese:coding"
+    assert battles["import:q3:1700000200.5"][:3] == ("llama-z", "gpt-x", "(no text):")
+    assert battles["import:q3:1700000300.75"][:3] == ("gpt-x", "llama-z", "(no text):")
 
     assert _votes(store) == sorted([
         (s1, "human", "human", "arena_user_1", 0, "a", 1),
@@ -99,13 +106,15 @@ def test_fastchat_records_become_prompts_battles_and_votes(store: Store, tmp_pat
     ])
 
     prompts = {p.external_id: p for p in store.prompts("imported-clean_battle")}
+    assert set(prompts) == {"q1", "(no text):chinese:coding", "(no text):"}
+    q2, q3 = prompts["(no text):chinese:coding"], prompts["(no text):"]
     assert prompts["q1"].text == "Reverse a list in Python."
-    assert (prompts["q1"].language, prompts["q2"].language, prompts["q3"].language) == (
-        "english", "chinese", None)
-    assert (prompts["q1"].category, prompts["q2"].category) == (None, "coding")
-    assert prompts["q2"].text == NO_TEXT
+    assert (prompts["q1"].language, q2.language, q3.language) == ("english", "chinese", None)
+    assert (prompts["q1"].category, q2.category, q3.category) == (None, "coding", None)
+    assert q2.text == q3.text == NO_TEXT
     hashes = dict(_rows(store, "SELECT external_id, content_hash FROM prompts"))
     assert hashes["q1"] == hashlib.sha256(b"Reverse a list in Python.").hexdigest()
+    assert hashes["(no text):"] == hashlib.sha256(NO_TEXT.encode()).hexdigest()
 
     assert {(n, p) for n, p, _ in store.list_models()} == {
         ("claude-y", "imported"), ("gpt-x", "imported"), ("llama-z", "imported")}
@@ -181,6 +190,34 @@ BAD_RECORDS = [
      '"conv_metadata": {"header_count_a": {"h1": "x"}}}',
      "conv_metadata.header_count_a must be a count or an object of counts"),
 ]
+
+
+@pytest.mark.parametrize("repeat", ["timed", "untimed"])
+def test_repeats_in_a_long_file_are_found(store: Store, tmp_path: Path, repeat: str) -> None:
+    """Past 10,000 records repeats are looked for by sorting the times, not with a dict."""
+    def rec(i: int) -> dict[str, Any]:
+        out: dict[str, Any] = {"question_id": f"q{i}", "model_a": "m1", "model_b": "m2",
+                               "winner": "model_a", "judge": f"u{i}"}
+        if repeat == "timed" or i % 2:
+            out["tstamp"] = 1700000000 + i / 4  # some times equal as numbers, not as slots
+        return out
+
+    records = [rec(i) for i in range(12000)]
+    records[11000]["tstamp"] = 1700000000  # the time of q0, another question: no repeat
+    records.insert(11500, dict(records[6000]))
+    path = _jsonl(tmp_path / "long.jsonl", records)
+    summary = import_battles(store, path, "fastchat", set_name=repeat)
+    assert (summary.records, summary.duplicates) == (12001, 1)
+    assert (summary.result.battles_added, summary.result.votes_added) == (12000, 12000)
+
+    records[11500] = dict(records[6001], winner="tie")  # now it contradicts line 6002
+    records[11700] = {"question_id": "q", "model_a": "a", "model_b": "b", "winner": "x"}
+    bad = _jsonl(tmp_path / "long-bad.jsonl", records)
+    before = store.counts()
+    with pytest.raises(ArenaError, match=rf"^{bad}:11501: contradicts an earlier vote at "
+                                         rf"{bad}:6002"):
+        import_battles(store, bad, "fastchat", set_name=repeat)
+    assert store.counts() == before
 
 
 def test_malformed_record_names_its_line_and_imports_nothing(store: Store, tmp_path: Path) -> None:
@@ -295,15 +332,220 @@ def test_our_jsonl_votes_sharing_a_battle_id_share_the_battle(store: Store, tmp_
 
 
 def test_existing_prompts_and_models_are_reused_untouched(store: Store, tmp_path: Path) -> None:
-    store.import_prompts("questions", "q.jsonl", [PromptIn("q1", "The real question 1.")])
+    store.import_prompts("questions", "q.jsonl", [PromptIn("q1", "The real question 1."),
+                                                  PromptIn("q3", "The real question 3.")])
     store.ensure_model("gpt-x", "openai", "gpt-x-2024", {"base_url": "http://x"})
-    path = _jsonl(tmp_path / "fc.jsonl", FASTCHAT[:2])
+    path = _jsonl(tmp_path / "fc.jsonl", FASTCHAT[:3])
     r = import_battles(store, path, "fastchat", set_name="questions").result
-    assert (r.prompts_added, r.prompts_present) == (1, 1)
+    # q1 (with text) and q3 (without) go on the set's own prompts of their questions; q2,
+    # a question the set does not hold, on the placeholder of its language and category
+    assert (r.prompts_added, r.prompts_present) == (1, 2)
     assert sorted(r.models_added) == ["claude-y", "llama-z"]
     texts = {p.external_id: p.text for p in store.prompts("questions")}
-    assert texts == {"q1": "The real question 1.", "q2": NO_TEXT}
+    assert texts == {"q1": "The real question 1.", "q3": "The real question 3.",
+                     "(no text):chinese:coding": NO_TEXT}
+    assert {s: b[2] for s, b in _battles(store).items()} == {
+        f"import:q1:{T0!r}": "q1", "import:q2:1700000100": "(no text):chinese:coding",
+        "import:q3:1700000200.5": "q3"}
     assert ("gpt-x", "openai", "gpt-x-2024") in store.list_models()
+    again = import_battles(store, path, "fastchat", set_name="questions").result
+    assert (again.prompts_added, again.battles_added, again.votes_added) == (0, 0, 0)
+    assert (again.prompts_present, again.battles_present, again.votes_present) == (3, 3, 3)
+
+
+def test_records_with_and_without_text_are_the_same_battles(store: Store, tmp_path: Path) -> None:
+    """The public logs carry no text; a conversations dump of the same battles does. Either
+    file after the other adds nothing; the question's own prompt wins within a file."""
+    bare = [{k: v for k, v in r.items() if k != "conversation_a"} for r in FASTCHAT]
+    talk = [dict(r, conversation_a=[{"role": "user", "content": f"Question {r['question_id']}?"}])
+            for r in FASTCHAT]
+    first = import_battles(store, _jsonl(tmp_path / "bare.jsonl", bare), "fastchat",
+                           set_name="s").result
+    assert (first.prompts_added, first.battles_added, first.votes_added) == (3, 4, 4)
+    before = store.counts()
+    second = import_battles(store, _jsonl(tmp_path / "talk.jsonl", talk), "fastchat",
+                            set_name="s").result
+    assert (second.battles_added, second.battles_present) == (0, 4)
+    assert second.prompts_added == 3  # the texts are kept; the battles stay where they are
+    assert (second.votes_added, second.votes_present) == (0, 4)
+    assert store.counts()["battles"] == before["battles"]
+    assert store.counts()["votes"] == before["votes"]
+
+    # the other way round, into another set; and both in one file
+    r = import_battles(store, _jsonl(tmp_path / "talk2.jsonl", talk), "fastchat",
+                       set_name="t").result
+    assert (r.prompts_added, r.battles_added) == (3, 4)
+    r = import_battles(store, _jsonl(tmp_path / "bare2.jsonl", bare), "fastchat",
+                       set_name="t").result
+    assert (r.prompts_added, r.battles_added, r.votes_added, r.votes_present) == (0, 0, 0, 4)
+    mixed = _jsonl(tmp_path / "mixed.jsonl", bare + talk)
+    summary = import_battles(store, mixed, "fastchat", set_name="u")
+    assert (summary.result.battles_added, summary.result.votes_added) == (4, 4)
+    assert summary.duplicates == 4
+    assert {b[2] for b in _battles(store).values() if b[2].startswith("q")} == {"q1", "q2", "q3"}
+    u = {p.external_id: p.text for p in store.prompts("u")}  # no placeholder left unused
+    assert u == {"q1": "Question q1?", "q2": "Question q2?", "q3": "Question q3?"}
+
+
+def test_placeholder_prompts_keep_language_and_category_filters(store: Store,
+                                                                tmp_path: Path) -> None:
+    records = [{"question_id": f"q{i}", "model_a": "m1", "model_b": "m2",
+                "winner": "model_a" if i % 3 else "model_b", "judge": f"u{i}",
+                "language": ("English", "German", "english")[i % 3], "tstamp": 1700000000 + i,
+                **({"category": "coding"} if i % 2 else {})} for i in range(12)]
+    r = import_battles(store, _jsonl(tmp_path / "langs.jsonl", records), "fastchat").result
+    assert (r.prompts_added, r.battles_added) == (4, 12)
+    assert {p.external_id: (p.language, p.category) for p in store.prompts("imported-langs")} == {
+        "(no text):english": ("english", None), "(no text):english:coding": ("english", "coding"),
+        "(no text):german": ("german", None), "(no text):german:coding": ("german", "coding")}
+    german = store.vote_records(vote_filter=VoteFilter(language="german"))
+    assert [v.outcome for v in german] == ["a"] * 4
+    english = store.vote_records(vote_filter=VoteFilter(language="english"))
+    assert sorted(v.outcome for v in english) == ["a"] * 4 + ["b"] * 4
+    coding = store.vote_records(vote_filter=VoteFilter(category="coding"))
+    assert len(coding) == 6 and {v.language for v in coding} == {"english", "german"}
+    assert shared_prompt_id("a:b", None) != shared_prompt_id("a", "b")
+    assert len(shared_prompt_id("x" * 100, "y" * 100)) <= 200
+
+
+def test_many_records_and_their_times_as_the_orm_writes_them(store: Store, tmp_path: Path) -> None:
+    """Enough records for the bulk paths (statements of many rows, times computed on
+    arrays); the stored time is what the ORM writes for that UTC datetime, so --since and
+    --until compare right; re-importing adds nothing."""
+    rng = random.Random(7)
+    fractions = [0.0, 0.5, 0.25, 0.9999995, 0.0000005, 0.0000015, 0.0000025, 1e-7, 0.9999999]
+    times: list[float | int] = [rng.randrange(-2_000_000_000, 4_000_000_000) + rng.choice(fractions)
+                                for _ in range(1200)]
+    times += [round(rng.uniform(1.6e9, 1.75e9), rng.randrange(8)) for _ in range(1200)]
+    times += [rng.randrange(1_600_000_000, 1_750_000_000) for _ in range(99)]  # integers
+    times += [-62135596800, 0, -0.5, 253402300799.5, 1.5e-6]
+    records = [{"question_id": f"q{i}", "model_a": f"m{i % 7}", "model_b": f"m{(i + 1) % 7}",
+                "winner": ("model_a", "model_b", "tie", "tie (bothbad)")[i % 4],
+                "judge": f"u{i % 13}", "language": ("English", "German")[i % 2], "tstamp": ts}
+               for i, ts in enumerate(times)]
+    path = _jsonl(tmp_path / "many.jsonl", records)
+    r = import_battles(store, path, "fastchat", set_name="many").result
+    assert (r.prompts_added, r.battles_added, r.votes_added) == (2, len(times), len(times))
+    stored = dict(_rows(store, "SELECT b.slot, v.created_at FROM votes v "
+                               "JOIN battles b ON b.id = v.battle_id"))
+    battle_times = dict(_rows(store, "SELECT slot, created_at FROM battles"))
+    for i, ts in enumerate(times):
+        slot = f"import:q{i}:{ts!r}"
+        want = datetime.fromtimestamp(ts, UTC)
+        if store.dialect == "sqlite":  # the text SQLAlchemy stores for an aware datetime
+            want_text = want.replace(tzinfo=None).isoformat(" ", "microseconds")
+            assert stored[slot] == battle_times[slot] == want_text, (ts, stored[slot])
+        else:
+            assert stored[slot] == battle_times[slot] == want, (ts, stored[slot])
+    again = import_battles(store, path, "fastchat", set_name="many").result
+    assert (again.battles_added, again.votes_added, again.votes_present) == (0, 0, len(times))
+
+
+def test_bulk_time_text_matches_the_datetime_one() -> None:
+    import numpy as np
+
+    from db.repositories.bulk import _sqlite_texts
+
+    rng = random.Random(3)
+    times = [rng.uniform(-62135596800, 253402300799) for _ in range(20000)]
+    times += [rng.randrange(-62135596800, 253402300799) + f for f in
+              (0.0, 0.5, 0.9999995, 0.99999949, 0.0000005, 0.0000015, 0.0000025, -0.0) for _ in range(500)]
+    times += [-62135596800, 253402300799.99997, -1e-7, 0, -1]
+    want = [datetime.fromtimestamp(t, UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+            for t in times]
+    assert _sqlite_texts(times, np) == want
+    assert _sqlite_texts([253402300799.9999996], np) is None  # year 10000: the slow path's error
+
+
+def test_float_slots_are_repr() -> None:
+    from arena.services import importing
+
+    if importing._FLOAT_TEXT is None:
+        pytest.skip("orjson not installed: slots use repr() itself")
+    rng = random.Random(5)
+    values = [round(rng.uniform(1e9, 2e9), rng.randrange(9)) for _ in range(20000)]
+    values += [rng.uniform(1, 1e16) for _ in range(5000)] + [-rng.uniform(1, 3e11) for _ in range(5000)]
+    assert all(importing._FLOAT_TEXT(v).decode() == repr(v) for v in values)
+
+
+def test_numbers_orjson_reads_otherwise_are_read_as_json_does(store: Store, tmp_path: Path) -> None:
+    """orjson makes a float of an integer beyond 64 bits; json's int decides, as before."""
+    big = 123456789012345678901234567890
+    lines = [json.dumps({"question_id": big, "model_a": "a", "model_b": "b", "winner": "tie",
+                         "tstamp": 1700000000.5}),
+             json.dumps({"question_id": "q2", "model_a": "a", "model_b": "b", "winner": "tie",
+                         "turn": big * 7}),
+             json.dumps({"question_id": "q3", "model_a": "a", "model_b": "b", "winner": "tie",
+                         "tstamp": 1700000000.5, "conv_metadata": {"sum_assistant_a_tokens": 12,
+                                                                   "bold_count_b": {"**": 3}}})]
+    path = tmp_path / "big.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    r = import_battles(store, path, "fastchat", set_name="big").result
+    assert (r.battles_added, r.votes_added) == (3, 3)
+    slots = set(_battles(store))
+    assert f"import:{big}:1700000000.5" in slots
+    from arena.services.importing import _record_hash
+    assert f"import:q2:{_record_hash(json.loads(lines[1]))[:16]}" in slots
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"question_id": "q", "model_a": "a", "model_b": "b",
+                               "winner": "tie", "tstamp": big}) + "\n", encoding="utf-8")
+    with pytest.raises(ArenaError, match=rf"^{bad}:1: field tstamp must be seconds since 1970 "
+                                         rf"\(UTC\), got {big}$"):
+        import_battles(store, bad, "fastchat", set_name="big")
+
+
+def test_foreign_key_checks_come_back_after_an_import(store: Store, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    if store.dialect != "sqlite":
+        pytest.skip("a SQLite connection setting")
+    from db.repositories.bulk import BulkRepository
+
+    def pragma() -> int:
+        with store.engine.connect() as conn:
+            return int(conn.execute(text("PRAGMA foreign_keys")).scalar_one())
+
+    path = _jsonl(tmp_path / "fk.jsonl", FASTCHAT)
+    import_battles(store, path, "fastchat")
+    assert pragma() == 1
+
+    def boom(*_args: Any) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(BulkRepository, "_bulk_votes", boom)
+    before = store.counts()
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        import_battles(store, path, "fastchat", set_name="other")
+    assert store.counts() == before  # rolled back
+    assert pragma() == 1
+    with store.engine.connect() as conn:  # and enforced: a vote on no battle is refused
+        with pytest.raises(Exception, match="FOREIGN KEY"):
+            conn.execute(text("INSERT INTO votes (battle_id, judge_kind, judge_name, voter, "
+                              "outcome, strength, game, prompt_tokens, completion_tokens, "
+                              "created_at) VALUES (424242, 'h', 'h', '', 'a', 1, 0, 0, 0, "
+                              "'2024-01-01 00:00:00.000000')"))
+
+
+def test_migration_0004_drops_the_covered_vote_indexes_and_downgrades(db_url: str) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from db.engine import alembic_config, make_engine, upgrade
+
+    engine = make_engine(db_url)
+
+    def indexes() -> set[str]:
+        insp = inspect(engine)
+        return {i["name"] for t in ("votes", "battles") for i in insp.get_indexes(t)}
+
+    upgrade(engine)
+    after = indexes()
+    assert not after & {"ix_votes_battle_id", "ix_votes_judge_battle"}
+    assert {"ix_votes_judge", "ix_battles_prompt_id"} <= after  # needed: see the migration
+    command.downgrade(alembic_config(engine), "0003")
+    assert {"ix_votes_battle_id", "ix_votes_judge_battle"} <= indexes()
+    upgrade(engine)
+    assert indexes() == after
+    engine.dispose()
 
 
 # -- the command, as users run it (SQLite) ---------------------------------------------------
