@@ -458,7 +458,7 @@ def test_bulk_time_text_matches_the_datetime_one() -> None:
 
 
 def test_float_slots_are_repr() -> None:
-    from arena.services import importing
+    from arena.services import battle_formats as importing
 
     if importing._FLOAT_TEXT is None:
         pytest.skip("orjson not installed: slots use repr() itself")
@@ -484,7 +484,7 @@ def test_numbers_orjson_reads_otherwise_are_read_as_json_does(store: Store, tmp_
     assert (r.battles_added, r.votes_added) == (3, 3)
     slots = set(_battles(store))
     assert f"import:{big}:1700000000.5" in slots
-    from arena.services.importing import _record_hash
+    from arena.services.battle_formats import _record_hash
     assert f"import:q2:{_record_hash(json.loads(lines[1]))[:16]}" in slots
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"question_id": "q", "model_a": "a", "model_b": "b",
