@@ -41,7 +41,10 @@ def root(
     db: Annotated[str | None, typer.Option("--db", help="Database URL (default: $ARENA_DB_URL or sqlite:///$ARENA_HOME/arena.db).")] = None,
     home: Annotated[Path | None, typer.Option("--home", help="State folder (default: $ARENA_HOME or ~/.arena).")] = None,
 ) -> None:
-    """Arena: put code models head to head, judge them, rank them."""
+    """Arena: put code models head to head, judge them, rank them.
+
+    Without a command, opens the TUI on the configured models (or the demo pack).
+    """
     from arena.config import Settings
 
     overrides: dict[str, Any] = {}
