@@ -16,7 +16,7 @@ from arena.cli.leaderboard import leaderboard_app
 
 app = typer.Typer(
     name="arena",
-    help="Head-to-head battles, judges and leaderboards for code LLMs.",
+    help="Head-to-head battles, judges and leaderboards for code LLMs. Without a command, opens the TUI.",
     no_args_is_help=False,
     add_completion=False,
     pretty_exceptions_enable=False,
