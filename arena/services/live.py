@@ -24,7 +24,6 @@ from arena.services.battles import style_of
 from db.repositories import PromptIn, Store
 
 TYPED_SET = "typed"
-SIDES = ("a", "b")
 SideCallback = Callable[[str, StreamEvent], None]
 
 
