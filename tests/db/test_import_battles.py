@@ -458,14 +458,14 @@ def test_bulk_time_text_matches_the_datetime_one() -> None:
 
 
 def test_float_slots_are_repr() -> None:
-    from arena.services import battle_formats as importing
+    from arena.services import import_records as importing
 
-    if importing._FLOAT_TEXT is None:
+    if importing.FLOAT_TEXT is None:
         pytest.skip("orjson not installed: slots use repr() itself")
     rng = random.Random(5)
     values = [round(rng.uniform(1e9, 2e9), rng.randrange(9)) for _ in range(20000)]
     values += [rng.uniform(1, 1e16) for _ in range(5000)] + [-rng.uniform(1, 3e11) for _ in range(5000)]
-    assert all(importing._FLOAT_TEXT(v).decode() == repr(v) for v in values)
+    assert all(importing.FLOAT_TEXT(v).decode() == repr(v) for v in values)
 
 
 def test_numbers_orjson_reads_otherwise_are_read_as_json_does(store: Store, tmp_path: Path) -> None:
@@ -484,8 +484,8 @@ def test_numbers_orjson_reads_otherwise_are_read_as_json_does(store: Store, tmp_
     assert (r.battles_added, r.votes_added) == (3, 3)
     slots = set(_battles(store))
     assert f"import:{big}:1700000000.5" in slots
-    from arena.services.battle_formats import _record_hash
-    assert f"import:q2:{_record_hash(json.loads(lines[1]))[:16]}" in slots
+    from arena.services.import_records import record_hash
+    assert f"import:q2:{record_hash(json.loads(lines[1]))[:16]}" in slots
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"question_id": "q", "model_a": "a", "model_b": "b",
                                "winner": "tie", "tstamp": big}) + "\n", encoding="utf-8")
