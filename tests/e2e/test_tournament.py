@@ -185,7 +185,9 @@ async def test_injected_faults_end_as_retries_or_recorded_failures(
             "WHERE b.status != 'ready' OR ga.error IS NOT NULL OR gb.error IS NOT NULL")).scalar_one()
         errors = [r[0] for r in conn.execute(text("SELECT error FROM generations WHERE error IS NOT NULL"))]
     assert bad == 0
-    assert any(e.startswith("charlie: HTTP 500") for e in errors)
+    # charlie's forced 500s fail some of its answers for good; the recorded cause is the last
+    # attempt's, which a random fault of the same run may have taken over
+    assert any(e.startswith("charlie: ") for e in errors)
     # random faults may also exhaust a call's three attempts: recorded with model and cause
     assert all(re.match(r"^(alpha|bravo|charlie): .+ \(after 3 attempts\)$", e) for e in errors)
 
