@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from arena.domain import ArenaError
+from arena.domain import CRITERIA, PREFERENCES, ArenaError
 
 
 class ConfigError(ArenaError):
@@ -90,11 +90,15 @@ class ModelSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str = ""
-    provider: Literal["openai", "vllm", "replay"] = "openai"
+    provider: Literal["openai", "vllm", "replay", "hf"] = "openai"
     model: str | None = Field(default=None, description="Name sent to the endpoint.")
     base_url: str | list[str] | None = None
     api_key_env: str | None = None
-    path: str | None = Field(default=None, description="Local weights, for `arena serve`.")
+    path: str | None = Field(default=None, description="Local weights: for `arena serve`, or "
+                             "loaded in process by provider hf.")
+    device: str | None = Field(default=None, description="hf: torch device (default cuda "
+                               "when available, else cpu).")
+    dtype: str | None = Field(default=None, description="hf: torch dtype, e.g. bfloat16.")
     file: str | None = Field(default=None, description="Recorded answers, for replay.")
     system_prompt: str | None = None
     temperature: float = Field(default=0.0, ge=0)
@@ -135,16 +139,49 @@ class ModelSpec(BaseModel):
         return params
 
 
+JudgeKind = Literal["pairwise", "rubric", "reference", "preference-model", "execution",
+                   "cascade", "majority"]
+LLM_JUDGES = ("pairwise", "rubric", "reference", "preference-model")
+
+
 class JudgeSpec(BaseModel):
-    """One ``[judges.NAME]`` table."""
+    """One ``[judges.NAME]`` table. Which fields apply depends on ``kind``; see the README."""
 
     model_config = ConfigDict(extra="forbid")
     name: str = ""
-    kind: Literal["pairwise"] = "pairwise"
-    model: str
+    kind: JudgeKind = "pairwise"
+    model: str | None = None
     temperature: float = Field(default=0.0, ge=0)
     max_tokens: int = Field(default=4096, gt=0)
     max_attempts: int = Field(default=3, gt=0)
+    # rubric / reference: the coding preference judged (rubric: required here or by --preference)
+    preference: str | None = None
+    # rubric: answers rated in one call (CodeUltraFeedback rates 4)
+    max_answers: int = Field(default=4, ge=2, le=8)
+    # preference-model: criterion, classification (next-token A/B) or generative mode
+    criterion: str = "correctness"
+    mode: Literal["classification", "generative"] = "classification"
+    top_logprobs: int = Field(default=20, ge=2, le=20)
+    # execution: limits per answer, and the judge asked when both pass or both fail
+    timeout: float = Field(default=10.0, gt=0)
+    memory_mb: int = Field(default=1024, ge=64)
+    fallback: str | None = None
+    # cascade / majority: member judges, in order
+    judges: list[str] = Field(default_factory=list)
+
+    @field_validator("preference")
+    @classmethod
+    def _known_preference(cls, v: str | None) -> str | None:
+        if v is not None and v not in PREFERENCES:
+            raise ValueError(f"unknown preference {v!r}; choose one of {', '.join(PREFERENCES)}")
+        return v
+
+    @field_validator("criterion")
+    @classmethod
+    def _known_criterion(cls, v: str) -> str:
+        if v not in CRITERIA:
+            raise ValueError(f"unknown criterion {v!r}; choose one of {', '.join(CRITERIA)}")
+        return v
 
 
 class ArenaConfig(BaseModel):
@@ -226,10 +263,7 @@ def parse_config(data: dict[str, Any], source: str) -> ArenaConfig:
         more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
         raise ConfigError(f"{source}: {table} {fld}: {msg}{more}") from None
     for name, judge in config.judges.items():
-        if judge.model not in config.models:
-            raise ConfigError(
-                f"{source}: [judges.{name}] model: {judge.model!r} is not a model in [models]"
-            )
+        _check_judge(config, name, judge, source)
     for name, spec in config.models.items():
         if spec.provider in ("openai", "vllm") and not spec.base_urls:
             if spec.provider == "vllm" and spec.path:
@@ -238,9 +272,50 @@ def parse_config(data: dict[str, Any], source: str) -> ArenaConfig:
                 spec.base_url = "https://api.openai.com/v1"
                 continue
             raise ConfigError(f"{source}: [models.{name}] base_url: required for provider vllm")
+        if spec.provider == "hf" and not spec.path:
+            raise ConfigError(f"{source}: [models.{name}] path: required for provider hf "
+                              "(a folder saved with save_pretrained)")
         if spec.provider == "replay" and not spec.file:
             raise ConfigError(f"{source}: [models.{name}] file: required for provider replay")
     return config
+
+
+def _check_judge(config: ArenaConfig, name: str, judge: JudgeSpec, source: str) -> None:
+    """Cross-table checks: the judge's model exists, members exist, no judge contains itself."""
+    where = f"{source}: [judges.{name}]"
+    if judge.kind in LLM_JUDGES:
+        if judge.model is None:
+            raise ConfigError(f"{where} model: required for kind {judge.kind!r}; name a model "
+                              "from [models]")
+        if judge.model not in config.models:
+            raise ConfigError(f"{where} model: {judge.model!r} is not a model in [models]")
+        if config.models[judge.model].provider == "hf" and not (
+                judge.kind == "preference-model" and judge.mode == "classification"):
+            raise ConfigError(f"{where} model: {judge.model!r} is a local hf model, which this "
+                              "judge kind cannot use yet; serve it with vLLM (provider vllm) instead")
+    members = list(judge.judges)
+    if judge.kind in ("cascade", "majority") and len(members) < 2:
+        raise ConfigError(f"{where} judges: a {judge.kind} needs at least two member judges")
+    if judge.fallback is not None:
+        if judge.kind != "execution":
+            raise ConfigError(f"{where} fallback: only an execution judge has a fallback")
+        members.append(judge.fallback)
+    for member in members:
+        if member not in config.judges:
+            raise ConfigError(f"{where} judges: {member!r} is not a judge in [judges]")
+    seen = [name]
+
+    def walk(current: str) -> None:
+        spec = config.judges[current]
+        for m in [*spec.judges, *([spec.fallback] if spec.fallback else [])]:
+            if m in seen:
+                raise ConfigError(f"{where} judges: {m!r} contains itself "
+                                  f"({' -> '.join([*seen, m])})")
+            seen.append(m)
+            walk(m)
+            seen.pop()
+
+    walk(name)
 
 
 def load_config(path: Path | None, *, required: bool = False) -> ArenaConfig:
@@ -259,6 +334,9 @@ def load_config(path: Path | None, *, required: bool = False) -> ArenaConfig:
     for spec in config.models.values():
         if spec.file and not Path(spec.file).is_absolute():
             spec.file = str(base / spec.file)
+        if spec.provider == "hf" and spec.path and not Path(spec.path).is_absolute() \
+                and (base / spec.path).exists():
+            spec.path = str(base / spec.path)
     return config
 
 

@@ -17,6 +17,24 @@ class ArenaError(Exception):
     """An error the user can act on; its message is shown as is, without a traceback."""
 
 
+#: CodeUltraFeedback's five coding preferences, by the names the config and CLI use.
+PREFERENCES: dict[str, str] = {
+    "instruction-following": "instruction following",
+    "explanation": "code explanation",
+    "complexity": "code complexity and efficiency",
+    "readability": "code readability",
+    "style": "coding style",
+}
+
+#: CodeFavor's four criteria for a pairwise preference model.
+CRITERIA: dict[str, str] = {
+    "correctness": "correctness",
+    "efficiency": "efficiency",
+    "security": "security",
+    "developer-preference": "developer preference",
+}
+
+
 class Outcome(str, enum.Enum):
     """The result of one battle from the point of view of its side A."""
 
@@ -180,6 +198,31 @@ class Vote:
     voter: str | None = None
     id: int | None = None
     created_at: datetime | None = None
+    # a preference model's probability that side A is the better one (battle frame)
+    probability: float | None = None
+
+
+@dataclass(frozen=True)
+class AnswerRating:
+    """A single-answer judge's score of one generation (rubric 1–5, reference 1–10,
+    execution 0/1). ``score`` is None when the judge failed; ``error`` then says why."""
+
+    generation_id: int
+    judge_name: str
+    judge_kind: str
+    score: float | None
+    scale_max: int
+    preference: str | None = None
+    rationale: str | None = None
+    raw: str | None = None
+    error: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    id: int | None = None
+    created_at: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.score is not None
 
 
 @dataclass(frozen=True)

@@ -140,6 +140,7 @@ class VoteRow(SQLModel, table=True):
     completion_tokens: int = 0
     cost_usd: float | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    probability: float | None = None  # preference models: P(side A is better)
 
 
 class JudgeFailureRow(SQLModel, table=True):
@@ -150,6 +151,33 @@ class JudgeFailureRow(SQLModel, table=True):
     game: int = 0
     error: str = Field(sa_column=Column(Text, nullable=False))
     raw: str | None = Field(default=None, sa_column=Column(Text))
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AnswerRatingRow(SQLModel, table=True):
+    """A single-answer judge's score of one generation (rubric, reference, execution).
+
+    One row per (generation, judge): a failed rating keeps ``score`` NULL and says why in
+    ``error``, and is tried again by the next run. Pairwise votes are derived from these."""
+
+    __tablename__ = "answer_ratings"
+    __table_args__ = (
+        UniqueConstraint("generation_id", "judge_name", name="uq_answer_rating"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    generation_id: int = Field(foreign_key="generations.id")  # indexed by uq_answer_rating
+    judge_name: str = Field(max_length=200, index=True)
+    judge_kind: str = Field(max_length=40)
+    preference: str | None = Field(default=None, max_length=100)
+    score: float | None = None
+    scale_max: int = 5
+    rationale: str | None = Field(default=None, sa_column=Column(Text))
+    raw: str | None = Field(default=None, sa_column=Column(Text))
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    attempts: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float | None = None

@@ -9,9 +9,9 @@ without a label is a failure; it is retried up to ``max_attempts`` times, never 
 
 from __future__ import annotations
 
-from arena.domain import Prompt, Usage
-from arena.providers.base import ChatRequest, Provider, ProviderError, complete
-from judges.base import JudgeFailure, Judgment
+from arena.domain import Prompt
+from arena.providers.base import ChatRequest, Provider
+from judges.base import Judgment, ask
 from judges.verdict import parse_verdict, rationale
 
 SYSTEM_PROMPT = """\
@@ -86,23 +86,10 @@ class PairwiseJudge:
         first, second = (answer_a, answer_b) if game == 0 else (answer_b, answer_a)
         request = ChatRequest(messages=self.messages(prompt, first, second),
                               temperature=self.temperature, max_tokens=self.max_tokens)
-        spent = Usage()
-        last: JudgeFailure | None = None
-        for _ in range(self.max_attempts):
-            try:
-                done = await complete(self.provider, request)
-            except ProviderError as exc:
-                raise JudgeFailure(str(exc), usage=spent + exc.usage) from None
-            spent = spent + done.usage
-            verdict = parse_verdict(done.text)
-            if verdict is None:
-                last = JudgeFailure("no verdict label in the judge's reply", raw=done.text,
-                                    usage=spent)
-                continue
-            if game == 1:
-                verdict = verdict.flipped()
-            return Judgment(outcome=verdict.outcome, strength=verdict.strength, raw=done.text,
-                            rationale=rationale(done.text), usage=spent)
-        assert last is not None
-        last.usage = spent
-        raise last
+        verdict, text, spent = await ask(self.provider, request, parse_verdict,
+                                         max_attempts=self.max_attempts,
+                                         what="no verdict label in the judge's reply")
+        if game == 1:
+            verdict = verdict.flipped()
+        return Judgment(outcome=verdict.outcome, strength=verdict.strength, raw=text,
+                        rationale=rationale(text), usage=spent)

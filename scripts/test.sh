@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Set everything up and run the whole test suite (SQLite and a PostgreSQL server the tests
-# start themselves). Extra arguments go to pytest.
+# start themselves). Extra arguments go to pytest. Installs the train and eval extras (CPU torch,
+# transformers, trl, evalplus) unless EXTRAS says otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+EXTRAS=${EXTRAS:-dev,train,eval} bash scripts/setup.sh
 bash scripts/ensure-postgres.sh
 set +e
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

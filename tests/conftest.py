@@ -57,3 +57,15 @@ def store(db_url: str):  # type: ignore[no-untyped-def]
     engine = open_database(db_url)
     yield Store(engine)
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Llama and its locally trained tokenizer in a folder (built once per
+    session, no network); skipped where the ``train`` extra is not installed."""
+    for module in ("torch", "transformers", "tokenizers"):
+        pytest.importorskip(module, reason=f"{module} is missing: install the train extra "
+                                           "(EXTRAS=dev,train bash scripts/setup.sh)")
+    from arena.testing.tiny_model import tiny_llama_cached
+
+    return tiny_llama_cached(tmp_path_factory.mktemp("tiny-llama"))

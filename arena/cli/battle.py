@@ -75,7 +75,7 @@ def _print_plan(plan: Plan) -> None:
     con.print(f"plan: {len(plan.battles)} battles on {len(plan.prompts)} prompts of set "
               f"{plan.set_name!r} between {', '.join(plan.models)} (pairs: {plan.pairing}); "
               f"{len(plan.to_generate)} answers to generate"
-              + (f"; judge {plan.judge}: {max(0, 2 * len(plan.battles) - plan.games_done)} games to play"
+              + (f"; judge {plan.judge}: {max(0, plan.games_per_battle * len(plan.battles) - plan.games_done)} games to play"
                  if plan.judge else "; no judge"))
     table = Table("model / judge", "calls", "input tokens (est.)", "output tokens (est.)", "cost $ (est.)")
     total = 0.0
@@ -91,6 +91,8 @@ def _print_summary(s: RunSummary) -> None:
     info(f"run {s.run_id}: {s.battles} battles ({s.ready} ready, {s.void} void) · "
          f"{s.generated} answers generated, {s.generation_failures} failed · "
          f"votes {s.votes_new} new + {s.votes_existing} already stored, {s.judge_failures} judge failures · "
+         + (f"{s.scored} answers scored · " if s.scored else "")
+         + (f"{s.skipped} battles skipped · " if s.skipped else "") +
          f"{s.usage.prompt_tokens} tokens in, {s.usage.completion_tokens} out · "
          f"${s.usage.cost_usd or 0:.4f} · {s.wall_s:.1f} s")
     for message, n in s.errors.most_common(5):
@@ -103,6 +105,7 @@ def battle_run(
     prompts: Annotated[str, typer.Option("--prompts", help="Prompt set name.")],
     judge: Annotated[str | None, typer.Option("--judge", help="Judge name from [judges] (default: no judging).")] = None,
     pairs: Annotated[str, typer.Option("--pairs", help="all: every pair on every prompt; sampled: one random pair per prompt.")] = "all",
+    preference: Annotated[str | None, typer.Option("--preference", help="For rubric and reference judges: the coding preference (instruction-following, explanation, complexity, readability, style); for a preference model: the criterion (correctness, efficiency, security, developer-preference). Votes are stored as JUDGE/PREFERENCE.")] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Calls in flight at once, over all models.")] = 32,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N prompts of the set.")] = None,
     category: Annotated[str | None, typer.Option(help="Only prompts of this category.")] = None,
@@ -120,15 +123,20 @@ def battle_run(
     ctx = state.context()
     model_names = split_csv(models)
     if judge is not None:
-        ctx.config.judge(judge)
+        from judges.registry import vote_name
+
+        vote_name(ctx.config, judge, preference)  # unknown judge or bad preference: say so now
+    elif preference is not None:
+        fail("--preference needs --judge")
     plan = make_plan(ctx.store, ctx.config, model_names, prompts, judge, pairing=pairs,  # type: ignore[arg-type]
-                     limit=limit, seed=seed, category=category, language=language)
+                     limit=limit, seed=seed, category=category, language=language,
+                     preference=preference)
     if dry_run:
         _print_plan(plan)
         return
     total = len(plan.to_generate) + len(plan.battles)
     if judge:
-        total += max(0, 2 * len(plan.battles) - plan.games_done)
+        total += max(0, plan.games_per_battle * len(plan.battles) - plan.games_done)
     with _Bar(total, "battles") as bar:
         runner = BattleRunner(ctx.store, ctx.config, on_progress=bar)
         summary = _run(runner.run(plan, concurrency=concurrency))
@@ -141,17 +149,20 @@ def battle_run(
 def judge_run(
     judge: Annotated[str, typer.Option("--judge", help="Judge name from [judges].")],
     set_name: Annotated[str | None, typer.Option("--set", help="Only battles on this prompt set.")] = None,
+    preference: Annotated[str | None, typer.Option("--preference", help="For rubric and reference judges: the coding preference (instruction-following, explanation, complexity, readability, style); for a preference model: the criterion (correctness, efficiency, security, developer-preference). Votes are stored as JUDGE/PREFERENCE.")] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1)] = 32,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
 ) -> None:
     """Judge the ready battles that lack this judge's votes."""
     from arena.services.battles import BattleRunner
+    from judges.registry import vote_name
 
     ctx = state.context()
-    ctx.config.judge(judge)
-    with _Bar(0, f"judge {judge}") as bar:
+    stored = vote_name(ctx.config, judge, preference)
+    with _Bar(0, f"judge {stored}") as bar:
         runner = BattleRunner(ctx.store, ctx.config, on_progress=bar)
-        summary = _run(runner.judge_battles(judge, set_name=set_name, concurrency=concurrency))
+        summary = _run(runner.judge_battles(judge, set_name=set_name, concurrency=concurrency,
+                                            preference=preference))
     _print_summary(summary)
     if as_json:
         print(json.dumps(summary.as_dict(), indent=2))

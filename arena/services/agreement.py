@@ -26,7 +26,7 @@ screen and ``arena judges agreement`` both call it.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -35,6 +35,7 @@ from typing import Any, Literal
 from arena.domain import ArenaError, Outcome, Vote
 from db.repositories import BattleDetail, Store
 from db.repositories.stats import VoteFilter, VoteRecord
+from judges.combine import agreement_label, combine, majority
 
 HUMAN = "human"
 HUMAN_PREFIX = "human:"
@@ -91,56 +92,6 @@ class AgreementRow:
 
 
 # -- the arithmetic ---------------------------------------------------------------------
-def agreement_label(outcome: Outcome) -> Outcome:
-    """a, b or tie: both_bad prefers neither answer, so it counts as a tie."""
-    return Outcome.TIE if outcome is Outcome.BOTH_BAD else outcome
-
-
-def signed(outcome: Outcome, strength: int) -> int:
-    """A game's contribution to a battle's sum: +strength for A, -strength for B (at least
-    1), 0 for a tie or both-bad game (the leaderboard's rule)."""
-    if outcome is Outcome.A:
-        return max(strength, 1)
-    if outcome is Outcome.B:
-        return -max(strength, 1)
-    return 0
-
-
-def combine(games: Iterable[tuple[Outcome, int]]) -> tuple[Outcome, int, int]:
-    """(outcome, score, games) of one rater's games on one battle: the sign of the summed
-    signed verdicts decides; a zero sum is a tie, unless every game said both_bad.
-
-    Raises ValueError on no games.
-    """
-    items = list(games)
-    if not items:
-        raise ValueError("combine needs at least one game")
-    score = sum(signed(o, s) for o, s in items)
-    if score > 0:
-        outcome = Outcome.A
-    elif score < 0:
-        outcome = Outcome.B
-    elif all(o is Outcome.BOTH_BAD for o, _ in items):
-        outcome = Outcome.BOTH_BAD
-    else:
-        outcome = Outcome.TIE
-    return outcome, score, len(items)
-
-
-def majority(outcomes: Iterable[Outcome]) -> Outcome:
-    """The most common label (a / b / tie, both_bad as tie); a tie for the most is a tie.
-
-    Raises ValueError on no outcomes.
-    """
-    counts = Counter(agreement_label(o) for o in outcomes)
-    if not counts:
-        raise ValueError("majority needs at least one outcome")
-    (top, k), *rest = counts.most_common()
-    if rest and rest[0][1] == k:
-        return Outcome.TIE
-    return top
-
-
 def cohen_kappa(pairs: Iterable[tuple[Outcome, Outcome]]) -> tuple[int, int, float | None,
                                                                    tuple[tuple[int, ...], ...]]:
     """(n, agree, kappa, confusion) over label pairs (both_bad is folded into tie).

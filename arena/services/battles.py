@@ -21,8 +21,10 @@ from arena.domain import Battle, Generation, Prompt, Usage, Vote
 from arena.providers.base import ChatRequest, Provider, ProviderError, complete
 from arena.providers.registry import build_provider
 from arena.services.planning import Plan
+from arena.services.scoring import is_answer_judge, score_battles
 from db.repositories import Store
-from judges.base import Judge, JudgeFailure
+from judges.base import AnswerJudge, Judge, JudgeFailure
+from judges.combine import close_judge
 from judges.registry import build_judge
 
 
@@ -46,6 +48,8 @@ class RunSummary:
     votes_new: int = 0
     votes_existing: int = 0
     judge_failures: int = 0
+    scored: int = 0  # answers an answer judge scored
+    skipped: int = 0  # battles the judge cannot judge (no tests, no reference answer)
     usage: Usage = field(default_factory=Usage)
     wall_s: float = 0.0
     errors: Counter[str] = field(default_factory=Counter)
@@ -56,6 +60,7 @@ class RunSummary:
             "void": self.void, "generated": self.generated,
             "generation_failures": self.generation_failures, "votes_new": self.votes_new,
             "votes_existing": self.votes_existing, "judge_failures": self.judge_failures,
+            "scored": self.scored, "skipped": self.skipped,
             "prompt_tokens": self.usage.prompt_tokens,
             "completion_tokens": self.usage.completion_tokens,
             "cost_usd": round(self.usage.cost_usd or 0.0, 6), "wall_s": round(self.wall_s, 3),
@@ -64,7 +69,7 @@ class RunSummary:
 
 
 ProviderFactory = Callable[[ArenaConfig, str], Provider]
-JudgeFactory = Callable[[ArenaConfig, str], Judge]
+JudgeFactory = Callable[..., Judge | AnswerJudge]
 
 
 class BattleRunner:
@@ -98,11 +103,18 @@ class BattleRunner:
                 self.config.model(m)  # raises: unknown model
         return replay
 
+    def _judge(self, name: str, preference: str | None) -> Judge | AnswerJudge:
+        if preference is None:
+            return self._judge_factory(self.config, name)
+        return self._judge_factory(self.config, name, preference)
+
     async def run(self, plan: Plan, *, concurrency: int = 32) -> RunSummary:
         started = time.perf_counter()
         replay = self.register_models(plan.models)
         providers = {m: self._provider(m, replay) for m in plan.models}
-        judge = self._judge_factory(self.config, plan.judge) if plan.judge else None
+        any_judge = self._judge(plan.judge, plan.preference) if plan.judge else None
+        answer_judge = any_judge if is_answer_judge(any_judge) else None
+        judge: Judge | None = None if answer_judge is not None else any_judge  # type: ignore[assignment]
         run_id = self.store.start_run(plan.fingerprint, "battle", {
             "models": plan.models, "set": plan.set_name, "judge": plan.judge,
             "pairing": plan.pairing, "seed": plan.seed, "prompts": len(plan.prompts)})
@@ -128,28 +140,41 @@ class BattleRunner:
         try:
             await asyncio.gather(*(self._battle(b, prompts[b.prompt_id], generation, judge, gate,
                                                 summary) for b in battles))
+            if answer_judge is not None:
+                ready = [b for b in self.store.find_battles(
+                    [(b.prompt.id, b.model_a, b.model_b) for b in plan.battles])  # type: ignore[misc]
+                    if b.status == "ready"]
+                await score_battles(self.store, answer_judge, ready,  # type: ignore[arg-type]
+                                    self._battle_texts(ready, plan.set_name), gate, summary,
+                                    self._progress)
             status = "finished"
         finally:
             for t in gen_tasks.values():
                 t.cancel()
             for p in providers.values():
                 await p.aclose()
-            if judge is not None and hasattr(judge, "provider"):
-                await judge.provider.aclose()
+            if any_judge is not None:
+                await close_judge(any_judge)
             summary.wall_s = time.perf_counter() - started
             self.store.finish_run(run_id, status, summary.as_dict())
         return summary
 
     async def judge_battles(self, judge_name: str, *, set_name: str | None = None,
-                            concurrency: int = 32) -> RunSummary:
-        """Play the games ``judge_name`` has not played on ready battles (``arena judge run``)."""
+                            concurrency: int = 32, preference: str | None = None) -> RunSummary:
+        """Play the games ``judge_name`` has not played on ready battles (``arena judge run``);
+        an answer judge scores the answers that lack a score and derives the votes."""
         started = time.perf_counter()
-        judge = self._judge_factory(self.config, judge_name)
+        any_judge = self._judge(judge_name, preference)
         battles = self.store.battles(set_name=set_name, status="ready")
+        if is_answer_judge(any_judge):
+            return await self._score_run(any_judge, judge_name, battles, set_name,  # type: ignore[arg-type]
+                                         concurrency, started)
+        judge: Judge = any_judge  # type: ignore[assignment]
         done = self.store.voted_games(judge.name, [b.id for b in battles])
         todo = [b for b in battles if any((b.id, g) not in done for g in range(judge.games))]
-        run_id = self.store.start_run(f"judge:{judge_name}:{set_name or '*'}", "judge",
-                                      {"judge": judge_name, "set": set_name})
+        run_id = self.store.start_run(f"judge:{judge.name}:{set_name or '*'}", "judge",
+                                      {"judge": judge_name, "set": set_name,
+                                       "stored_as": judge.name})
         summary = RunSummary(run_id=run_id, battles=len(battles), ready=len(battles),
                              votes_existing=len(done))
         gate = asyncio.Semaphore(concurrency)
@@ -165,8 +190,24 @@ class BattleRunner:
             await asyncio.gather(*jobs)
             status = "finished"
         finally:
-            if hasattr(judge, "provider"):
-                await judge.provider.aclose()
+            await close_judge(judge)
+            summary.wall_s = time.perf_counter() - started
+            self.store.finish_run(run_id, status, summary.as_dict())
+        return summary
+
+    async def _score_run(self, judge: AnswerJudge, judge_name: str, battles: list[Battle],
+                         set_name: str | None, concurrency: int, started: float) -> RunSummary:
+        run_id = self.store.start_run(f"judge:{judge.name}:{set_name or '*'}", "judge",
+                                      {"judge": judge_name, "set": set_name,
+                                       "stored_as": judge.name})
+        summary = RunSummary(run_id=run_id, battles=len(battles), ready=len(battles))
+        status = "interrupted"
+        try:
+            await score_battles(self.store, judge, battles, self._battle_texts(battles, set_name),
+                                asyncio.Semaphore(concurrency), summary, self._progress)
+            status = "finished"
+        finally:
+            await close_judge(judge)
             summary.wall_s = time.perf_counter() - started
             self.store.finish_run(run_id, status, summary.as_dict())
         return summary
@@ -255,7 +296,7 @@ class BattleRunner:
         stored = self.store.add_vote(Vote(
             battle_id=battle.id, judge_kind=judge.kind, judge_name=judge.name,
             outcome=verdict.outcome, strength=verdict.strength, game=game, raw=verdict.raw,
-            rationale=verdict.rationale, usage=verdict.usage))
+            rationale=verdict.rationale, usage=verdict.usage, probability=verdict.probability))
         if stored:
             summary.votes_new += 1
         else:

@@ -44,10 +44,13 @@ class Plan:
     to_generate: list[tuple[Prompt, str]] = field(default_factory=list)
     games_done: int = 0
     estimates: dict[str, dict[str, float]] = field(default_factory=dict)
+    preference: str | None = None  # --preference for the judge
+    games_per_battle: int = 2  # of the judge: 2 for pairwise kinds, 1 for the others
 
     @property
     def fingerprint(self) -> str:
-        body = "|".join([",".join(sorted(self.models)), self.set_name, self.judge or "-",
+        judge = self.judge if self.preference is None else f"{self.judge}/{self.preference}"
+        body = "|".join([",".join(sorted(self.models)), self.set_name, judge or "-",
                          self.pairing, str(self.seed), ",".join(str(p.id) for p in self.prompts)])
         return hashlib.sha256(body.encode()).hexdigest()[:32]
 
@@ -63,7 +66,8 @@ def pairs_for(prompt: Prompt, models: list[str], pairing: Pairing, seed: int) ->
 
 def make_plan(store: Store, config: ArenaConfig, models: list[str], set_name: str,
               judge: str | None, *, pairing: Pairing = "all", limit: int | None = None,
-              seed: int = 0, category: str | None = None, language: str | None = None) -> Plan:
+              seed: int = 0, category: str | None = None, language: str | None = None,
+              preference: str | None = None) -> Plan:
     """Raises ArenaError for fewer than two models, duplicates, or an empty selection."""
     if len(models) < 2:
         raise ArenaError("--models: name at least two models, separated by commas")
@@ -81,10 +85,16 @@ def make_plan(store: Store, config: ArenaConfig, models: list[str], set_name: st
     needed = {(b.prompt.id, m) for b in battles for m in (b.model_a, b.model_b)}
     to_generate = [(p, m) for p in prompts for m in models
                    if (p.id, m) in needed and not ((g := stored.get((p.id, m))) and g.ok)]
-    plan = Plan(models, set_name, judge, pairing, seed, prompts, battles, stored, to_generate)
+    plan = Plan(models, set_name, judge, pairing, seed, prompts, battles, stored, to_generate,
+                preference=preference)
     if judge is not None:
+        from judges.registry import vote_name
+
+        kind = config.judge(judge).kind
+        plan.games_per_battle = 2 if kind in ("pairwise", "preference-model") else 1
         existing = store.find_battles([(b.prompt.id, b.model_a, b.model_b) for b in battles])
-        plan.games_done = len(store.voted_games(judge, [b.id for b in existing]))
+        plan.games_done = len(store.voted_games(vote_name(config, judge, preference),
+                                                [b.id for b in existing]))
     plan.estimates = estimate(plan, config)
     return plan
 
@@ -120,7 +130,9 @@ def estimate(plan: Plan, config: ArenaConfig) -> dict[str, dict[str, float]]:
         add(model, model, 1, _tokens(prompt.text), avg[model])
     if plan.judge is not None:
         judge_model = config.judge(plan.judge).model
-        games = max(0, 2 * len(plan.battles) - plan.games_done)
+        games = max(0, plan.games_per_battle * len(plan.battles) - plan.games_done)
+        if judge_model is None:  # execution, cascade, majority: no single judge model
+            return out
         per_game_in = [JUDGE_SYSTEM_TOKENS + _tokens(b.prompt.text) + avg[b.model_a] + avg[b.model_b]
                        for b in plan.battles]
         mean_in = int(sum(per_game_in) / max(1, len(per_game_in)))

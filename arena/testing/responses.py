@@ -62,6 +62,9 @@ def default_responder(model: str, messages: list[dict]) -> str:
         verdict = VERDICTS[h % len(VERDICTS)]
         return (f"I compared both answers against the user prompt (review {h % 997}). "
                 f"{_VERDICT_TEXT[verdict]}\n\nMy final verdict is: {verdict}")
+    judged = judge_reply(model, system, user)
+    if judged is not None:
+        return judged
     mh = _hash(model)
     n_steps, style = 1 + mh % 9, (mh // 9) % 3
     words = re.findall(r"[a-z]+", user.lower())[:3]
@@ -76,6 +79,34 @@ def default_responder(model: str, messages: list[dict]) -> str:
         return (f"Sure! Below is a straightforward implementation.\n\n{block}\n\n"
                 f"- It runs in linear time.\n- It uses {n_steps} accumulation steps.\n")
     return f"### Solution\n\n{block}\n\nThis keeps the logic simple and easy to test."
+
+
+_ANSWER_BLOCK = re.compile(r"<<<ANSWER (\d+)>>>\n(.*?)\n<<<END OF ANSWER \1>>>", re.S)
+_GRADED = re.compile(r"<<<ANSWER TO GRADE>>>\n(.*?)\n<<<END OF ANSWER TO GRADE>>>", re.S)
+
+
+def judge_reply(model: str, system: str, user: str) -> str | None:
+    """Stand-in replies for the rubric, reference and preference-model judges' prompts.
+
+    Scores depend on the answer's text (and the judge model), not on its position, so a
+    stand-in rubric judge rates the same answer the same wherever it is shown."""
+    if "Rate every answer exactly once" in system:
+        blocks = []
+        for number, answer in _ANSWER_BLOCK.findall(user):
+            rating = 1 + _hash(model, "rubric", answer) % 5
+            blocks.append(f"Answer {number}\nRating: {rating}\nRationale: stand-in rating "
+                          f"{rating} for an answer of {len(answer)} characters.")
+        return "\n\n".join(blocks)
+    graded = _GRADED.search(user)
+    if graded is not None and "Rating: [[N]]" in system:
+        grade = 1 + _hash(model, "reference", graded.group(1)) % 10
+        return f"Compared with the reference, this answer is a stand-in {grade}.\n\nRating: [[{grade}]]"
+    if "Answer with a single letter: A or B" in user:
+        return "AB"[_hash(model, user) % 2]
+    if "Verdict: undecided" in user:
+        word = ("A", "B", "undecided")[_hash(model, user) % 3]
+        return f"Both pieces of code were read for the criterion (stand-in).\nVerdict: {word}"
+    return None
 
 
 def _entry(token: str, logprob: float, top: list[tuple[str, float]]) -> dict:

@@ -14,15 +14,17 @@ from db.repositories.prompts import (
     PromptRepository,
     PromptSetInfo,
 )
+from db.repositories.ratings import RatedAnswer, RatingRepository
 from db.repositories.stats import StatsRepository
 
 
-class Store(PromptRepository, BattleRepository, StatsRepository, BulkRepository, BrowseRepository):
+class Store(PromptRepository, BattleRepository, StatsRepository, BulkRepository, BrowseRepository,
+            RatingRepository):
     """All repositories over one engine."""
 
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine)
 
 
-__all__ = ["AnswerIn", "BattleDetail", "ImportResult", "PromptIn", "PromptSetInfo", "Store",
+__all__ = ["AnswerIn", "BattleDetail", "ImportResult", "PromptIn", "PromptSetInfo", "RatedAnswer", "Store",
            "pair_key"]

@@ -206,7 +206,8 @@ class BattleRepository(RepositoryBase):
             voter=vote.voter or "", outcome=vote.outcome.value, strength=vote.strength,
             game=vote.game, raw=vote.raw, rationale=vote.rationale,
             prompt_tokens=vote.usage.prompt_tokens, completion_tokens=vote.usage.completion_tokens,
-            cost_usd=vote.usage.cost_usd, created_at=vote.created_at or utcnow())
+            cost_usd=vote.usage.cost_usd, created_at=vote.created_at or utcnow(),
+            probability=vote.probability)
         try:
             # a Core insert: votes land by the hundred per second during a judging run, and
             # the ORM's unit of work cost more than the commit itself
@@ -286,7 +287,8 @@ def _vote(r: VoteRow) -> Vote:
         outcome=Outcome(r.outcome), strength=r.strength, game=r.game, raw=r.raw,
         rationale=r.rationale, voter=r.voter or None, created_at=r.created_at,
         usage=Usage(prompt_tokens=r.prompt_tokens, completion_tokens=r.completion_tokens,
-                    cost_usd=r.cost_usd))
+                    cost_usd=r.cost_usd),
+        probability=r.probability)
 
 
 def _chunks(items: list[int], size: int) -> list[list[int]]:
