@@ -81,7 +81,7 @@ def eval_cmd(
 
     from arena.services.judge_eval import evaluate
     from judges.pairs import load_pairs
-    from judges.registry import build_judge
+    from judges.registry import build_judge, vote_name
 
     if fmt not in ("table", "json"):
         fail("--format: choose table or json")
@@ -89,6 +89,8 @@ def eval_cmd(
     if not names:
         fail("--judge: name at least one judge")
     ctx = state.context()
+    for n in names:  # a wrong judge or preference is reported before any file is read
+        vote_name(ctx.config, n, preference)
     kind, items = load_pairs(Path(pairs), seed=seed, limit=limit)
     judges = [build_judge(ctx.config, n, preference) for n in names]
     info(f"{len(items)} {kind} pairs from {pairs}; judging each in both orders")

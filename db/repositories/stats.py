@@ -192,12 +192,14 @@ class StatsRepository(RepositoryBase):
         out = {}
         with self.engine.connect() as conn:
             for table in ("models", "prompt_sets", "prompts", "generations", "battles", "votes",
-                          "judge_failures", "runs"):
+                          "judge_failures", "runs", "answer_ratings"):
                 out[table] = conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
             out["failed_generations"] = conn.execute(
                 text("SELECT COUNT(*) FROM generations WHERE error IS NOT NULL")).scalar_one()
             out["void_battles"] = conn.execute(
                 text("SELECT COUNT(*) FROM battles WHERE status = 'void'")).scalar_one()
+            out["failed_ratings"] = conn.execute(
+                text("SELECT COUNT(*) FROM answer_ratings WHERE score IS NULL")).scalar_one()
         return out
 
     def judge_names(self) -> list[tuple[str, str, int]]:

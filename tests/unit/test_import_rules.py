@@ -12,7 +12,9 @@ HEAVY = ["torch", "transformers", "trl", "datasets", "vllm"]
 CORE = ["arena.domain", "arena.config", "arena.rating.elo", "arena.providers.base",
         "arena.providers.openai_compat", "arena.providers.replay", "arena.providers.registry",
         "arena.providers.vllm_server", "db.engine", "db.tables", "db.repositories",
-        "judges.base", "judges.verdict", "judges.pairwise", "judges.registry"]
+        "judges.base", "judges.verdict", "judges.pairwise", "judges.registry", "judges.rubric",
+        "judges.reference", "judges.preference_model", "judges.combine", "judges.execution",
+        "judges.sandbox", "judges.pairs", "arena.providers.transformers_local"]
 
 
 def _loaded_after(code: str) -> list[str]:
@@ -42,3 +44,22 @@ def test_help_imports_no_heavy_modules() -> None:
     assert [m for m in mods if m.split(".")[0] in HEAVY] == []
     # --help stays light: no database layer, no HTTP client either
     assert [m for m in mods if m.split(".")[0] in {"openai", "sqlalchemy", "sqlmodel"}] == []
+
+
+def test_judges_load_no_heavy_module_until_used() -> None:
+    """Building every kind of judge loads neither torch/transformers (the local preference
+    model loads its model on first use) nor evalplus (the execution judge imports its
+    sanitizer on the first answer)."""
+    code = "\n".join(f"import {m}" for m in CORE) + """
+from arena.config import parse_config
+from judges.registry import build_judge
+cfg = parse_config({"models": {"jm": {"provider": "openai", "base_url": "http://127.0.0.1:9/v1"},
+                               "local": {"provider": "hf", "path": "/nonexistent"}},
+                    "judges": {"pw": {"model": "jm"}, "pm": {"kind": "preference-model", "model": "local"},
+                               "ex": {"kind": "execution", "fallback": "pw"},
+                               "maj": {"kind": "majority", "judges": ["pw", "pm", "ex"]}}}, "t")
+for name in cfg.judges:
+    build_judge(cfg, name)
+"""
+    mods = _loaded_after(code)
+    assert [m for m in mods if m.split(".")[0] in {*HEAVY, "evalplus"}] == []
