@@ -10,9 +10,11 @@ import typer
 
 from arena.cli import battle, data, serve
 from arena.cli.common import fail, state
+from arena.cli.export import export_app
 from arena.cli.importing import import_app
 from arena.cli.judges import judges_app
 from arena.cli.leaderboard import leaderboard_app
+from arena.cli.train import train_app
 
 app = typer.Typer(
     name="arena",
@@ -29,6 +31,8 @@ app.add_typer(data.models_app, name="models")
 app.add_typer(import_app, name="import")
 app.add_typer(leaderboard_app, name="leaderboard")
 app.add_typer(judges_app, name="judges")
+app.add_typer(export_app, name="export")
+app.add_typer(train_app, name="train")
 app.command("serve")(serve.serve_cmd)
 app.command("fake-server")(serve.fake_server_cmd)
 app.command("demo")(battle.demo_cmd)
