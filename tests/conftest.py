@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import os
+
+# torch's OpenMP threads spin-wait by default: with an event loop beside a generating
+# thread that made local generation ~50x slower on 2 cores (see arena/providers/transformers_local.py)
+os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path

@@ -18,6 +18,7 @@ from typing import Any
 
 from arena.config import ArenaConfig
 from arena.domain import Battle, Generation, Prompt, Usage, Vote
+from arena.providers import vllm_offline
 from arena.providers.base import ChatRequest, Provider, ProviderError, complete
 from arena.providers.registry import build_provider
 from arena.services.planning import Plan
@@ -138,6 +139,13 @@ class BattleRunner:
 
         status = "interrupted"
         try:
+            for model in plan.models:  # vLLM offline (a path, no server): one batch per model
+                spec = self.config.models.get(model)
+                todo = [p for p, m in plan.to_generate if m == model]
+                if self._provider_factory is None and spec and todo and vllm_offline.batch_ready(spec):
+                    await providers[model].aclose()
+                    providers[model] = await vllm_offline.batch_provider(
+                        spec, [(p.external_id, p.as_messages()) for p in todo])
             await asyncio.gather(*(self._battle(b, prompts[b.prompt_id], generation, judge, gate,
                                                 summary) for b in battles))
             if answer_judge is not None:

@@ -60,7 +60,8 @@ def model_infos(store: Store, config: ArenaConfig) -> list[ModelInfo]:
     for name, spec in config.models.items():
         urls = tuple(spec.base_urls)
         endpoint = (f"file {spec.file}" if spec.provider == "replay"
-                    else " ".join(urls) or ("`arena serve` starts it" if spec.path else "–"))
+                    else " ".join(urls) or (f"local {spec.path}" if spec.provider == "hf" else
+                                       "`arena serve` starts it" if spec.path else "–"))
         role = "judge model" if name in judges else "battles"
         out.append(ModelInfo(name, spec.provider, endpoint, urls, f"configured · {role}",
                              spec.api_key_env, usage.get(name, {})))
