@@ -8,12 +8,12 @@ import os
 # thread that made local generation ~50x slower on 2 cores (see arena/providers/transformers_local.py)
 os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
-import os
-import sys
-from collections.abc import Iterator
-from pathlib import Path
+import logging  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-import pytest
+import pytest  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -32,6 +32,19 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "arena-home"
     monkeypatch.setenv("ARENA_HOME", str(home))
     return home
+
+
+@pytest.fixture(autouse=True)
+def _arena_logger_reset() -> Iterator[None]:
+    """A command run in process (Typer's CliRunner) points the ``arena`` logger at a file
+    and stops it propagating; undo that, so later tests' caplog sees Arena's records."""
+    yield
+    log = logging.getLogger("arena")
+    for handler in [h for h in log.handlers if isinstance(h, logging.FileHandler)]:
+        log.removeHandler(handler)
+        handler.close()
+    log.propagate = True
+    log.setLevel(logging.NOTSET)
 
 
 @pytest.fixture(scope="session")
