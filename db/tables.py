@@ -182,3 +182,33 @@ class AnswerRatingRow(SQLModel, table=True):
     completion_tokens: int = 0
     cost_usd: float | None = None
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class EvalResultRow(SQLModel, table=True):
+    """One model's score on one evalplus test set: HumanEval+ or MBPP+, base or plus tests.
+
+    A run of ``arena eval`` writes one row per test set it ran, sharing ``run_uid``; rows are
+    never updated. ``per_task_json`` holds every task's sample statuses (and the errors of
+    failed model calls); ``config_json`` the run's parameters (temperature, time limits, ...)."""
+
+    __tablename__ = "eval_results"
+    __table_args__ = (
+        Index("ix_eval_results_model_bench", "model_id", "benchmark", "variant"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    run_uid: str = Field(max_length=32, index=True)
+    model_id: int = Field(foreign_key="models.id")  # indexed by ix_eval_results_model_bench
+    benchmark: str = Field(max_length=20)
+    variant: str = Field(max_length=10)
+    dataset_hash: str = Field(max_length=64)
+    dataset_version: str = Field(max_length=40)
+    samples: int
+    k: int
+    pass_at_1: float
+    pass_at_k: float
+    tasks: int
+    generation_failures: int = 0
+    wall_s: float | None = None
+    per_task_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    config_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)

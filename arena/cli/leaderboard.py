@@ -102,6 +102,9 @@ def _overall(store, vf: VoteFilter, opts: RatingOptions, fmt: str, plot: Path | 
     from arena.services.report import render_rows
 
     board = compute(store, vf, opts)
+    from arena.services.evaluation import leaderboard_pass_at_1
+
+    pass_at_1 = leaderboard_pass_at_1(store) if board.rows else {}
     if fmt in ("csv", "json"):
         info(board.caption())
     if board.coefficients:
@@ -113,16 +116,16 @@ def _overall(store, vf: VoteFilter, opts: RatingOptions, fmt: str, plot: Path | 
         plot_ratings(board, plot)
         info(f"plot saved to {plot}")
     if fmt != "table":
-        print(render_rows(board.rows, fmt, board.caption()), end="")
+        print(render_rows(board.rows, fmt, board.caption(), pass_at_1), end="")
         return
     if not board.rows:
         info("no votes counted: run `arena battle run ... --judge NAME`, vote in the TUI, "
              "or widen the filters")
         return
-    _print_table(board)
+    _print_table(board, pass_at_1)
 
 
-def _print_table(board: Leaderboard) -> None:
+def _print_table(board: Leaderboard, pass_at_1: dict[str, float]) -> None:
     from rich import box
     from rich.console import Console
     from rich.table import Table
@@ -130,6 +133,7 @@ def _print_table(board: Leaderboard) -> None:
     style = any(r.rating_raw is not None for r in board.rows)
     level = f"{board.options.level:.0%} CI"
     cols = ["#", "model", "rating", level] + (["raw"] if style else []) + ["battles", "W-T-L"]
+    cols += ["HE+ pass@1"] if pass_at_1 else []
     table = Table(title="Leaderboard", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in cols:
         table.add_column(col, no_wrap=True, justify="left" if col == "model" else "right")
@@ -138,6 +142,9 @@ def _print_table(board: Leaderboard) -> None:
         cells = [str(r.rank), r.model, f"{r.rating:.1f}", interval]
         cells += [f"{r.rating_raw:.1f}"] if style else []
         cells += [f"{r.battles}", f"{r.wins:g}-{r.ties:g}-{r.losses:g}"]
+        if pass_at_1:
+            value = pass_at_1.get(r.model)
+            cells.append("–" if value is None else f"{100 * value:.1f}")
         table.add_row(*cells)
     con = Console(markup=False)
     con.print(table)

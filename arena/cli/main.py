@@ -10,6 +10,7 @@ import typer
 
 from arena.cli import battle, data, serve
 from arena.cli.common import fail, state
+from arena.cli.evaluate import eval_app
 from arena.cli.export import export_app
 from arena.cli.importing import import_app
 from arena.cli.judges import judges_app
@@ -33,6 +34,7 @@ app.add_typer(leaderboard_app, name="leaderboard")
 app.add_typer(judges_app, name="judges")
 app.add_typer(export_app, name="export")
 app.add_typer(train_app, name="train")
+app.add_typer(eval_app, name="eval")
 app.command("serve")(serve.serve_cmd)
 app.command("fake-server")(serve.fake_server_cmd)
 app.command("demo")(battle.demo_cmd)

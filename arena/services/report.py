@@ -10,14 +10,22 @@ from typing import Any
 from arena.domain import RatingRow
 
 FIELDS = ["rank", "model", "rating", "ci_low", "ci_high", "battles", "wins", "ties", "losses"]
+PASS_AT_1 = "humaneval_plus_pass_at_1"  # the column `arena eval humaneval` results add
 
 
-def render_rows(rows: list[RatingRow], fmt: str, caption: str | None = None) -> str:
-    """Rows as ``json`` (a list of objects), ``csv`` or ``md`` (with the caption below)."""
+def render_rows(rows: list[RatingRow], fmt: str, caption: str | None = None,
+                pass_at_1: dict[str, float] | None = None) -> str:
+    """Rows as ``json`` (a list of objects), ``csv`` or ``md`` (with the caption below).
+    ``pass_at_1`` (HumanEval+ pass@1 by model, a fraction) adds a column when not empty."""
     fields = FIELDS + (["rating_raw"] if any(r.rating_raw is not None for r in rows) else [])
-    if fmt == "json":
-        return json.dumps([r.as_dict() for r in rows], indent=2) + "\n"
     dicts = [r.as_dict() for r in rows]
+    if pass_at_1:
+        fields.append(PASS_AT_1)
+        for d in dicts:
+            value = pass_at_1.get(d["model"])
+            d[PASS_AT_1] = None if value is None else round(value, 4)
+    if fmt == "json":
+        return json.dumps(dicts, indent=2) + "\n"
     if fmt == "csv":
         return to_csv(fields, [[d.get(f) for f in fields] for d in dicts])
     if fmt == "md":

@@ -7,6 +7,7 @@ from sqlalchemy.engine import Engine
 from db.repositories.battles import BattleDetail, BattleRepository, pair_key
 from db.repositories.browse import BrowseRepository
 from db.repositories.bulk import BulkRepository
+from db.repositories.evals import EvalRepository
 from db.repositories.prompts import (
     AnswerIn,
     ImportResult,
@@ -19,7 +20,7 @@ from db.repositories.stats import StatsRepository
 
 
 class Store(PromptRepository, BattleRepository, StatsRepository, BulkRepository, BrowseRepository,
-            RatingRepository):
+            RatingRepository, EvalRepository):
     """All repositories over one engine."""
 
     def __init__(self, engine: Engine) -> None:

@@ -22,7 +22,7 @@ def test_migrations_from_empty_create_every_table(db_url: str) -> None:
     assert {"models", "prompt_sets", "prompts", "generations", "battles", "votes",
             "judge_failures", "runs", "alembic_version"} <= names
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0005"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0006"
     upgrade(engine)  # a second upgrade is a no-op
     engine.dispose()
 
