@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 eval_app = typer.Typer(help="Score a model on HumanEval+ or MBPP+ (evalplus): pass@1 and pass@k.",
                        no_args_is_help=True)
 
-Model = Annotated[str, typer.Option("--model", help="Model name from [models].")]
+Model = Annotated[str, typer.Option("--model", help="Name of a configured model.")]
 Samples = Annotated[int, typer.Option("--samples", help="Answers per task; pass@k uses k = this.")]
 Plus = Annotated[bool, typer.Option("--plus/--base", help="Run EvalPlus's extra tests too (default), or the original tests only.")]
 Limit = Annotated[int | None, typer.Option("--limit", help="Only the first N tasks.")]
@@ -78,14 +78,18 @@ def _run(benchmark: str, model: str, samples: int, plus: bool, limit: int | None
             bar.stop()
             info("interrupted: nothing was stored")
             raise typer.Exit(130) from None
-    records = save_report(ctx.store, report, provider=spec.provider,  # type: ignore[arg-type]
+    if report.samples and report.generation_failures == len(report.samples):
+        first = next(s.error for s in report.samples if s.error)
+        fail(f"every model call failed ({len(report.samples)}), so there is no score to store; "
+             f"the first error: {first}", code=1)
+    records = save_report(ctx.store, report, provider=spec.provider,
                           endpoint_model=spec.endpoint_model,
                           model_config=spec.model_dump(exclude={"name"}, mode="json"))
     for note in report.notes:
         info(f"note: {note}")
     if report.groundtruth_computed:
-        info(f"expected outputs of {report.groundtruth_computed} tasks computed and cached "
-             f"({report.groundtruth_s:.1f} s)")
+        info(f"expected outputs of {report.groundtruth_computed} tasks computed in "
+             f"{report.groundtruth_s:.1f} s and cached")
     if report.generation_failures:
         info(f"{report.generation_failures} of {len(report.samples)} model calls failed; "
              "they count as failed samples")
@@ -124,7 +128,7 @@ def _print_table(report: EvalReport) -> None:
     d = report.dataset
     con.print(f"{k} sample{'s' if k > 1 else ''} per task at temperature "
               f"{report.options.sampling_temperature:g}; dataset {d.version} (md5 {d.hash[:8]}); "
-              f"{report.generation_failures} failed model calls")
+              f"failed model calls: {report.generation_failures}")
 
 
 class _Bar:

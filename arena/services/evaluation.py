@@ -7,11 +7,18 @@ outputs of the canonical solution: the original tests ("base") and, unless ``plu
 EvalPlus's extra tests ("plus": a sample counts there when it passes both, as in evalplus).
 Scores are evalplus's unbiased pass@k estimator averaged over tasks.
 
+Two deliberate departures from plain evalplus 0.3.1, both fixing verdicts on correct code:
+helper functions that its sanitizer drops (generators, in-place functions) are put back
+(:func:`~arena.services.evaluation_data.solution_code`), and its HumanEval/32 oracle, which
+fails every solution, is repaired in our workers (``_fix_find_zero``).
+
 Generation and testing overlap: answers stream in under a concurrency gate while a pool of
-worker processes (spawned, so no fork of a threaded process) computes missing expected
-outputs and runs the checks. A failed model call is recorded with its error and counts as a
-failed sample. Nothing is written until the run is complete: :func:`save_report` stores
-one row per test set (base, plus) in one transaction.
+worker processes computes missing expected outputs and runs the checks. The workers are
+spawned, not forked (the parent has threads: the event loop's helpers, a progress bar, an
+in-process model), so a script that calls :class:`Evaluator` needs the usual
+``if __name__ == "__main__":`` guard. A failed model call is recorded with its error and
+counts as a failed sample. Nothing is written until the run is complete:
+:func:`save_report` stores one row per test set (base, plus) in one transaction.
 """
 
 from __future__ import annotations
@@ -242,8 +249,9 @@ class _Run:
                            task_id: str) -> None:
         out = str(data.groundtruth_file(self.gt_dir, task_id))
         try:
-            self.gt_seconds += await loop.run_in_executor(pool, data.compute_groundtruth,
-                                                          *self._args(task_id), out)
+            seconds = await loop.run_in_executor(pool, data.compute_groundtruth,
+                                                 *self._args(task_id), out)
+            self.gt_seconds += seconds  # not `+= await`: that would read the sum before waiting
         except BrokenProcessPool:
             raise ArenaError(f"a test worker died computing the expected outputs of {task_id} "
                              "(out of memory?)") from None

@@ -91,7 +91,7 @@ class EvalRepository(RepositoryBase):
                      variant: str | None = None) -> list[EvalRecord]:
         """Stored results, newest first, optionally of one model, benchmark or test set."""
         with Session(self.engine) as s:
-            q = select(EvalResultRow, ModelRow.name).join(  # type: ignore[call-overload]
+            q = select(EvalResultRow, ModelRow.name).join(
                 ModelRow, col(ModelRow.id) == EvalResultRow.model_id)
             if model is not None:
                 q = q.where(ModelRow.name == model)
@@ -106,7 +106,7 @@ class EvalRepository(RepositoryBase):
     def latest_pass_at_1(self, benchmark: str = "humaneval", variant: str = "plus") -> dict[str, float]:
         """Each model's pass@1 in its latest result on this test set (HumanEval+ by default)."""
         with Session(self.engine) as s:
-            q = (select(ModelRow.name, EvalResultRow.pass_at_1)  # type: ignore[call-overload]
+            q = (select(ModelRow.name, EvalResultRow.pass_at_1)
                  .join(ModelRow, col(ModelRow.id) == EvalResultRow.model_id)
                  .where(EvalResultRow.benchmark == benchmark, EvalResultRow.variant == variant)
                  .order_by(col(EvalResultRow.created_at), col(EvalResultRow.id)))

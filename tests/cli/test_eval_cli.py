@@ -163,3 +163,16 @@ def test_bad_input_is_one_error_line_and_exit_2(home: Path, args: list[str], env
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], proc.stderr
     assert proc.stdout == ""
     assert not (home / "arena.db").exists() or store(home).eval_results() == []
+
+
+def test_a_run_where_every_call_fails_stores_nothing(home: Path, server: OpenAITestServer) -> None:
+    server.set_faults([Fault("500", model="beta")])
+    try:
+        proc = arena(home, "eval", "mbpp", "--model", "beta", "--limit", "2", "--dataset", str(MBPP))
+    finally:
+        server.set_faults(None)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: every model call failed (2), so there is no score to store")
+    assert "500" in last
+    assert store(home).eval_results() == []
