@@ -21,7 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from judges.execution import calls_check, extract_code  # noqa: E402
+from judges.execution import calls_check  # noqa: E402
+from judges.extraction import extract_code, names_used  # noqa: E402
 from judges.pairs import load_pairs  # noqa: E402
 from judges.sandbox import isolation_layers, run_tests_async  # noqa: E402
 
@@ -68,7 +69,7 @@ def main() -> None:
         for i, answer in enumerate(pair.choices):
             tests = pair.tests or ""
             entry = None if calls_check(tests) else pair.entry_point
-            jobs.append((extract_code(answer, pair.entry_point), tests, entry, i == pair.gt_choice))
+            jobs.append((extract_code(answer, pair.entry_point, names_used(tests)), tests, entry, i == pair.gt_choice))
     print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; "
           f"{len(jobs)} solutions; isolation: {', '.join(isolation_layers())}")
     t_bare, ok_bare = asyncio.run(bare(jobs))

@@ -20,39 +20,8 @@ import json
 
 from arena.domain import Prompt
 from judges.base import JudgeFailure, Scores
+from judges.extraction import extract_code, names_used
 from judges.sandbox import ExecResult, Limits, run_tests_async
-
-
-def extract_code(answer: str, entry_point: str | None) -> str:
-    """The answer's code as evalplus's sanitizer extracts it: the longest valid block of
-    code in the answer, keeping its imports, classes, assignments and the functions that
-    return something (top-level demo calls and prints are dropped).
-
-    The sanitizer's pruning to what the entry point reaches is not used: tests may call
-    helpers of the answer that the entry point does not (HumanEvalPack's ``decode_shift``
-    test calls ``encode_shift``). When the sanitized code lacks the entry point (the
-    sanitizer drops functions without a ``return``, such as in-place sorts), the extracted
-    block is used unsanitized; when nothing parses, the answer as it is."""
-    from evalplus.sanitize import code_extract, sanitize
-
-    try:
-        code = sanitize(answer)
-        if entry_point and not _defines(code, entry_point):
-            whole = code_extract(answer)
-            if _defines(whole, entry_point):
-                code = whole
-    except Exception:  # noqa: BLE001 - the sanitizer parses arbitrary text; fall back to it whole
-        code = ""
-    return code if code.strip() else answer
-
-
-def _defines(code: str, name: str) -> bool:
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return False
-    return any(isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-               and node.name == name for node in tree.body)
 
 
 def calls_check(tests: str) -> bool:
@@ -92,7 +61,7 @@ class ExecutionJudge:
         return None
 
     async def run(self, prompt: Prompt, answer: str) -> ExecResult:
-        code = extract_code(answer, prompt.entry_point)
+        code = extract_code(answer, prompt.entry_point, names_used(prompt.tests or ""))
         try:
             tests = prompt.tests or ""
             entry = None if calls_check(tests) else prompt.entry_point

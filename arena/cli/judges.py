@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from arena.cli.common import fail, info, split_csv, state
+
+if TYPE_CHECKING:
+    from arena.services.judge_eval import EvalReport
 
 judges_app = typer.Typer(help="Reports on the judges: agreement with each other and with people.",
                          no_args_is_help=True)
@@ -118,7 +121,7 @@ def eval_cmd(
     _print_eval(reports)
 
 
-def _print_eval(reports: list) -> None:  # type: ignore[type-arg]
+def _print_eval(reports: list[EvalReport]) -> None:
     from rich.console import Console
     from rich.table import Table
 

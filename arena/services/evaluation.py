@@ -9,7 +9,7 @@ Scores are evalplus's unbiased pass@k estimator averaged over tasks.
 
 Two deliberate departures from plain evalplus 0.3.1, both fixing verdicts on correct code:
 helper functions that its sanitizer drops (generators, in-place functions) are put back
-(:func:`~arena.services.evaluation_data.solution_code`), and its HumanEval/32 oracle, which
+(:func:`judges.extraction.extract_code`), and its HumanEval/32 oracle, which
 fails every solution, is repaired in our workers (``_fix_find_zero``).
 
 Generation and testing overlap: answers stream in under a concurrency gate while a pool of
@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from arena.domain import ArenaError, Usage
 from arena.providers.base import ChatRequest, Provider, ProviderError, complete
 from arena.services import evaluation_data as data
+from judges.extraction import extract_code
 
 if TYPE_CHECKING:
     from db.repositories.evals import EvalRecord, EvalRepository
@@ -267,7 +268,7 @@ class _Run:
             result = SampleResult(task_id, index, NO_ANSWER, NO_ANSWER if self.options.plus else None,
                                   error)
         else:
-            code = data.solution_code(text or "", problem["entry_point"])
+            code = extract_code(text or "", problem["entry_point"])
             await self._expected(loop, pool, task_id)
             o = self.options
             try:

@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from arena.testing import _http
+from arena.testing import _http, protocol
 from arena.testing.responses import (  # noqa: F401 - re-exported for tests and benchmarks
     VERDICTS,
     Responder,
@@ -62,33 +62,6 @@ class Fault:
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {_KINDS}")
-
-
-def _max_tokens(body: dict) -> Any:
-    mt = body.get("max_completion_tokens")
-    return body.get("max_tokens") if mt is None else mt
-
-
-def _validate(body: Any) -> str | None:
-    """Why a chat request body is unacceptable (OpenAI would answer 400), or None."""
-    if not isinstance(body, dict):
-        return "Request body must be a JSON object."
-    if not isinstance(body.get("model"), str) or not body["model"]:
-        return "'model' must be a non-empty string."
-    msgs = body.get("messages")
-    if not isinstance(msgs, list) or not msgs or not all(isinstance(m, dict) for m in msgs):
-        return "'messages' must be a non-empty list of message objects."
-    mt = _max_tokens(body)
-    if mt is not None and (type(mt) is not int or mt < 1):
-        return "'max_tokens' / 'max_completion_tokens' must be a positive integer."
-    k = body.get("top_logprobs")
-    if k is not None and (type(k) is not int or not 0 <= k <= 20):
-        return "'top_logprobs' must be an integer between 0 and 20."
-    return None
-
-
-def _error(message: str, type_: str, code: str | None = None) -> dict:
-    return {"error": {"message": message, "type": type_, "param": None, "code": code}}
 
 
 class OpenAITestServer:
@@ -215,7 +188,7 @@ class OpenAITestServer:
                 try:
                     req = await _http.read_request(reader, writer)
                 except _http.HTTPError as e:
-                    err = _error(e.message, "invalid_request_error")
+                    err = protocol.error_body(e.message, "invalid_request_error")
                     await _http.send_json(writer, e.status, err, keep_alive=False)
                     break
                 if req is None or not await self._dispatch(req, reader, writer):
@@ -245,10 +218,10 @@ class OpenAITestServer:
         elif path == "/v1/chat/completions" and req.method == "POST":
             return await self._chat(req, reader, writer)
         elif path in ("/health", "/v1/models", "/v1/chat/completions"):
-            await _http.send_json(writer, 405, _error(f"{req.method} not allowed on {path}",
+            await _http.send_json(writer, 405, protocol.error_body(f"{req.method} not allowed on {path}",
                                                       "invalid_request_error"), keep_alive=ka)
         else:
-            err = _error(f"Unknown path {req.path}", "invalid_request_error", "unknown_url")
+            err = protocol.error_body(f"Unknown path {req.path}", "invalid_request_error", "unknown_url")
             await _http.send_json(writer, 404, err, keep_alive=ka)
         return True
 
@@ -259,9 +232,9 @@ class OpenAITestServer:
             body = json.loads(req.body)
         except (ValueError, UnicodeDecodeError):
             body = None
-        problem = _validate(body)
+        problem = protocol.validate(body)
         if problem:
-            err = _error(problem, "invalid_request_error")
+            err = protocol.error_body(problem, "invalid_request_error")
             await _http.send_json(writer, 400, err, keep_alive=ka)
             return True
         self.received.append(body)
@@ -272,12 +245,12 @@ class OpenAITestServer:
         fault = self._pick_fault(model)
         kind = fault.kind if fault else None
         if fault and kind == "429":
-            await _http.send_json(writer, 429, _error("Rate limit reached (injected fault).",
+            await _http.send_json(writer, 429, protocol.error_body("Rate limit reached (injected fault).",
                                                       "requests", "rate_limit_exceeded"),
                                   keep_alive=ka, headers={"Retry-After": f"{fault.retry_after:g}"})
             return True
         if kind == "500":
-            await _http.send_json(writer, 500, _error("The server had an error (injected fault).",
+            await _http.send_json(writer, 500, protocol.error_body("The server had an error (injected fault).",
                                                       "server_error"), keep_alive=ka)
             return True
         if fault and kind == "hang":
@@ -287,13 +260,13 @@ class OpenAITestServer:
         try:
             answer = self.responder(model, messages)
         except Exception as e:  # a broken responder should be visible to the client
-            await _http.send_json(writer, 500, _error(f"responder failed: {e!r}", "server_error"),
+            await _http.send_json(writer, 500, protocol.error_body(f"responder failed: {e!r}", "server_error"),
                                   keep_alive=ka)
             return True
         if not isinstance(answer, Scripted):
             answer = Scripted(str(answer))
         tokens, finish = ([] if kind == "empty" else tokenize(answer.text)), "stop"
-        max_tokens = _max_tokens(body)
+        max_tokens = protocol.max_tokens(body)
         if max_tokens is not None and len(tokens) > max_tokens:
             tokens, finish = tokens[:max_tokens], "length"
         lps = None

@@ -37,26 +37,13 @@ class EvalIn:
     config: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class EvalRecord:
-    """A stored result."""
+@dataclass(frozen=True, kw_only=True)
+class EvalRecord(EvalIn):
+    """A stored result: what was stored, with its row id, run, model and time."""
 
     id: int
     run_uid: str
     model: str
-    benchmark: str
-    variant: str
-    dataset_hash: str
-    dataset_version: str
-    samples: int
-    k: int
-    pass_at_1: float
-    pass_at_k: float
-    tasks: int
-    generation_failures: int
-    wall_s: float | None
-    per_task: list[dict[str, Any]]
-    config: dict[str, Any]
     created_at: datetime
 
 

@@ -444,7 +444,7 @@ def test_many_records_and_their_times_as_the_orm_writes_them(store: Store, tmp_p
 def test_bulk_time_text_matches_the_datetime_one() -> None:
     import numpy as np
 
-    from db.repositories.bulk import _sqlite_texts
+    from db.repositories._bulk_writer import _sqlite_texts
 
     rng = random.Random(3)
     times = [rng.uniform(-62135596800, 253402300799) for _ in range(20000)]

@@ -84,6 +84,10 @@ def test_votes_to_pairs_to_trained_model_to_battle_and_eval(tmp_path: Path,
     if not HUMANEVAL.exists():
         pytest.skip(f"HumanEval+ file absent: {HUMANEVAL}")
     out = arena(home, "eval", "humaneval", "--model", "tiny-sft", "--limit", "3", "--json")
-    result = json.loads(out[out.index("{"):] if out.lstrip().startswith("{") else out[out.index("["):])
-    text = json.dumps(result)
-    assert "pass@1" in text or "pass_at_1" in text
+    result = json.loads(out[out.index("{"):])
+    assert (result["model"], result["benchmark"], result["tasks"]) == ("tiny-sft", "humaneval", 3)
+    assert result["generation_failures"] == 0
+    assert set(result["scores"]) == {"base", "plus"}
+    assert all(0.0 <= s["pass_at_1"] <= 1.0 for s in result["scores"].values())
+    stored = store.eval_results(model="tiny-sft")
+    assert {r.variant for r in stored} == {"base", "plus"}

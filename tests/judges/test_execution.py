@@ -12,7 +12,8 @@ import pytest
 
 from arena.domain import Prompt
 from arena.services.prompts import DEMO_SET
-from judges.execution import ExecutionJudge, calls_check, extract_code
+from judges.execution import ExecutionJudge, calls_check
+from judges.extraction import extract_code
 from judges.sandbox import isolation_layers
 
 pytest.importorskip("evalplus.sanitize", reason="the execution judge needs the eval extra")

@@ -33,6 +33,7 @@ from arena.services.evaluation import (
     SampleResult,
     score,
 )
+from judges.extraction import extract_code
 
 pytest.importorskip("evalplus.sanitize", reason="arena eval needs the eval extra (evalplus)")
 
@@ -107,16 +108,16 @@ def test_prompts_ask_for_a_self_contained_function() -> None:
 
 def test_solution_code_takes_the_function_out_of_prose_and_keeps_what_it_needs() -> None:
     chatty = fenced("import math\n\ndef area(r):\n    return math.pi * r * r\n\nprint(area(2))")
-    code = data.solution_code(chatty, "area")
+    code = extract_code(chatty, "area")
     assert code == "import math\ndef area(r):\n    return math.pi * r * r"
     # the sanitizer drops functions without `return`: generator helpers come back
     gen = fenced("def pairs(xs):\n    for x in xs:\n        yield x, x\n\n"
                  "def f(xs):\n    return list(pairs(xs))\n\nassert f([1]) == [(1, 1)]")
-    code = data.solution_code(gen, "f")
+    code = extract_code(gen, "f")
     assert code.index("def pairs") < code.index("def f") and "assert" not in code
-    in_place = data.solution_code(fenced("def sort_it(xs):\n    xs.sort()"), "sort_it")
+    in_place = extract_code(fenced("def sort_it(xs):\n    xs.sort()"), "sort_it")
     assert "def sort_it(xs):" in in_place
-    assert data.solution_code("no code here", "f") == "no code here"
+    assert extract_code("no code here", "f") == "no code here"
 
 
 # -- datasets -----------------------------------------------------------------------------

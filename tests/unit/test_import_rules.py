@@ -14,7 +14,7 @@ CORE = ["arena.domain", "arena.config", "arena.rating.elo", "arena.providers.bas
         "arena.providers.vllm_server", "db.engine", "db.tables", "db.repositories",
         "judges.base", "judges.verdict", "judges.pairwise", "judges.registry", "judges.rubric",
         "judges.reference", "judges.preference_model", "judges.combine", "judges.execution",
-        "judges.sandbox", "judges.pairs", "arena.providers.transformers_local"]
+        "judges.sandbox", "judges.pairs", "judges.extraction", "arena.providers.transformers_local"]
 
 
 def _loaded_after(code: str) -> list[str]:
