@@ -130,6 +130,7 @@ def models_add(
     dtype: Annotated[str | None, typer.Option("--dtype", help="Weights dtype, e.g. bfloat16, float16, float32.")] = None,
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Answer length cap (default 2048).")] = None,
     temperature: Annotated[float | None, typer.Option("--temperature", help="Sampling temperature (default 0: greedy).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Sampling seed (extra_body.seed): the same prompt gets the same sampled answer.")] = None,
 ) -> None:
     """Register a trained model folder: append a models.NAME table to the config file
     (created if missing) and record the model in the database, ready for `arena battle run`."""
@@ -146,7 +147,8 @@ def models_add(
     if ctx.store.model_id(name) is not None:
         fail(f"model {name!r} already exists in the database (answers are stored under that "
              "name); choose another name")
-    table = _model_table(name, path.resolve(), provider, device, dtype, max_tokens, temperature)
+    table = _model_table(name, path.resolve(), provider, device, dtype, max_tokens, temperature,
+                         seed)
     existed = config_path.exists()
     before = config_path.read_bytes() if existed else b""
 
@@ -209,7 +211,8 @@ def _toml_key(name: str) -> str:
 
 
 def _model_table(name: str, path: Path, provider: str, device: str | None, dtype: str | None,
-                 max_tokens: int | None, temperature: float | None) -> str:
+                 max_tokens: int | None, temperature: float | None,
+                 seed: int | None = None) -> str:
     """The ``[models.NAME]`` table as TOML text (strings quoted the JSON way, which TOML
     basic strings accept)."""
     lines = [f"[models.{_toml_key(name)}]", f"provider = {json.dumps(provider)}",
@@ -222,6 +225,8 @@ def _model_table(name: str, path: Path, provider: str, device: str | None, dtype
         lines.append(f"max_tokens = {max_tokens}")
     if temperature is not None:
         lines.append(f"temperature = {temperature!r}")
+    if seed is not None:
+        lines.append(f"extra_body = {{ seed = {seed} }}")
     return "\n".join(lines) + "\n"
 
 

@@ -8,7 +8,8 @@ event loop with ``call_soon_threadsafe`` and yielded as a :class:`TextDelta`. Th
 object is shared per folder, device and dtype, and runs one generation at a time:
 requests from several battles (and from models that share the folder) queue on that
 thread, first come first served, never blocking the event loop. Sampling merges the request over the model's spec the way the
-OpenAI-compatible provider does (temperature, top_p, max_tokens, system prompt).
+OpenAI-compatible provider does (temperature, top_p, max_tokens, system prompt);
+``extra_body = {seed = N}`` makes sampled answers repeatable, as it does for vLLM.
 
 Cancelling the consumer (the TUI's ``n`` cancels its worker; a batch run that stops) sets
 a flag that a stopping criterion checks after every token, so the model stops within a
@@ -59,6 +60,17 @@ def merged_messages(spec: ModelSpec, messages: list[dict[str, str]]) -> list[dic
     return out
 
 
+def _seed(extra: dict[str, Any]) -> int | None:
+    """``extra_body.seed`` (as vLLM reads it): repeatable sampling. A seed that is not an
+    integer is a configuration error, not something to ignore."""
+    seed = extra.get("seed")
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ProviderError(f"extra_body.seed must be an integer, not {seed!r}")
+    return seed
+
+
 class HFProvider:
     """Streams answers of a local transformers model (``provider = "hf"``)."""
 
@@ -67,6 +79,7 @@ class HFProvider:
             raise ProviderError(f"{spec.name}: provider hf needs path = the model's folder")
         self.name = spec.name
         self.spec = spec
+        _seed(spec.extra_body)  # a bad seed fails here, before any model is loaded
         self.model = model or shared_model(spec.path or "", spec.device, spec.dtype)
         self._running: dict[threading.Event, Future[Any]] = {}
 
@@ -76,6 +89,7 @@ class HFProvider:
             "max_new_tokens": request.max_tokens or spec.max_tokens,
             "temperature": spec.temperature if request.temperature is None else request.temperature,
             "top_p": request.top_p if request.top_p is not None else spec.top_p,
+            "seed": _seed({**spec.extra_body, **(request.extra_body or {})}),
         }
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:

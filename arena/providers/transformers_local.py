@@ -245,10 +245,13 @@ class LocalCausalLM:
     def generate(self, messages: list[dict[str, str]], *, max_new_tokens: int,
                  temperature: float = 0.0, top_p: float | None = None,
                  on_text: Callable[[str], None] | None = None,
-                 should_stop: Callable[[], bool] | None = None) -> LocalGeneration:
+                 should_stop: Callable[[], bool] | None = None,
+                 seed: int | None = None) -> LocalGeneration:
         """Generate the reply to a chat (rendered with the chat template), waiting for the
         model's lock first: one generation at a time per model. Greedy when temperature is
-        0, else sampled with temperature and top_p. Text reaches ``on_text`` in pieces as
+        0, else sampled with temperature and top_p; a ``seed`` makes sampling repeatable
+        (torch's global generator is seeded under the model's lock, so the same request
+        gives the same answer as long as nothing else samples with torch meanwhile). Text reaches ``on_text`` in pieces as
         it is decoded (their concatenation is the answer's text); ``should_stop`` is asked
         after every token and ends generation early when it returns True (also checked
         once the lock is held, so a request cancelled while queued costs nothing). The
@@ -263,7 +266,8 @@ class LocalCausalLM:
                 return LocalGeneration("", 0, 0, "cancelled", None, 0.0)
             self.load()
             try:
-                return self._generate(messages, max_new_tokens, temperature, top_p, on_text, stop)
+                return self._generate(messages, max_new_tokens, temperature, top_p, on_text, stop,
+                                      seed)
             except LocalModelError:
                 raise
             except Exception as exc:  # torch/transformers/jinja raise many kinds
@@ -278,7 +282,7 @@ class LocalCausalLM:
 
     def _generate(self, messages: list[dict[str, str]], max_new_tokens: int, temperature: float,
                   top_p: float | None, on_text: Callable[[str], None] | None,
-                  stop: Callable[[], bool]) -> LocalGeneration:
+                  stop: Callable[[], bool], seed: int | None = None) -> LocalGeneration:
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList, TextStreamer
 
@@ -317,6 +321,8 @@ class LocalCausalLM:
             options["temperature"] = temperature
             if top_p is not None:
                 options["top_p"] = top_p
+            if seed is not None:
+                torch.manual_seed(seed)
         pad = tok.pad_token_id if tok.pad_token_id is not None else next(iter(eos_ids), None)
         with torch.inference_mode():
             out = model.generate(

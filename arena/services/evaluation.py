@@ -367,5 +367,6 @@ def save_report(store: EvalRepository, report: EvalReport, *, provider: str,
 
 def leaderboard_pass_at_1(store: EvalRepository) -> dict[str, float]:
     """What the leaderboard shows next to a rating: each model's HumanEval+ pass@1 (base +
-    plus tests), from its latest ``arena eval humaneval`` result."""
+    plus tests), from its ``arena eval humaneval`` result over the most tasks (the latest of
+    those), so a ``--limit`` smoke run does not replace a full run."""
     return store.latest_pass_at_1("humaneval", "plus")

@@ -1,7 +1,9 @@
 """evalplus results (``arena eval``): one row per model, benchmark and test set per run.
 
-Rows are written once, all the test sets of a run in one transaction, and never updated;
-"the model's score" is its latest row, so an older result stays in the history.
+Rows are written once, all the test sets of a run in one transaction, and never updated, so
+every result stays in the history. "The model's score" (the leaderboard's column) is its
+result over the most tasks, the latest of those: a quick ``--limit 3`` check run after a full
+run does not replace the full run's number.
 """
 
 from __future__ import annotations
@@ -91,12 +93,15 @@ class EvalRepository(RepositoryBase):
         return [_record(r, name) for r, name in rows]
 
     def latest_pass_at_1(self, benchmark: str = "humaneval", variant: str = "plus") -> dict[str, float]:
-        """Each model's pass@1 in its latest result on this test set (HumanEval+ by default)."""
+        """Each model's pass@1 on this test set (HumanEval+ by default): of its results over
+        the most tasks, the latest. A partial run (``--limit``) counts only while the model
+        has no result over more tasks."""
         with Session(self.engine) as s:
             q = (select(ModelRow.name, EvalResultRow.pass_at_1)
                  .join(ModelRow, col(ModelRow.id) == EvalResultRow.model_id)
                  .where(EvalResultRow.benchmark == benchmark, EvalResultRow.variant == variant)
-                 .order_by(col(EvalResultRow.created_at), col(EvalResultRow.id)))
+                 .order_by(col(EvalResultRow.tasks), col(EvalResultRow.created_at),
+                           col(EvalResultRow.id)))
             return {name: value for name, value in s.exec(q).all()}
 
 

@@ -59,13 +59,14 @@ def test_add_two_hf_models_and_battle_them(home: Path, tiny_llama: Path) -> None
     assert f"added [models.tinyA] (provider hf, {tiny_llama}) to {home / 'arena.toml'}" in proc.stderr
     assert proc.stdout == ""
     proc = arena(home, "models", "add", "tinyB", "--path", str(tiny_llama), "--device", "cpu",
-                 "--max-tokens", "12", "--temperature", "0.7", "--dtype", "float32")
+                 "--max-tokens", "12", "--temperature", "0.7", "--dtype", "float32", "--seed", "7")
     assert proc.returncode == 0, proc.stderr
     text = (home / "arena.toml").read_text(encoding="utf-8")
     assert text == EXISTING + (
         f'\n[models.tinyA]\nprovider = "hf"\npath = "{tiny_llama}"\ndevice = "cpu"\n'
         f'max_tokens = 12\n\n[models.tinyB]\nprovider = "hf"\npath = "{tiny_llama}"\n'
-        'device = "cpu"\ndtype = "float32"\nmax_tokens = 12\ntemperature = 0.7\n')
+        'device = "cpu"\ndtype = "float32"\nmax_tokens = 12\ntemperature = 0.7\n'
+        'extra_body = { seed = 7 }\n')
     store = Store(open_database(f"sqlite:///{home / 'arena.db'}"))
     assert {(n, p) for n, p, _ in store.list_models()} == {("tinyA", "hf"), ("tinyB", "hf")}
 

@@ -100,6 +100,17 @@ def test_latest_result_per_model_feeds_the_leaderboard(evals: Store) -> None:
     assert [r.pass_at_1 for r in newest] == [0.625, 0.25]
 
 
+def test_a_partial_run_does_not_replace_a_full_one(evals: Store) -> None:
+    evals.save_eval_run("m", [result(pass_at_1=0.25, tasks=3)])  # a first --limit 3 check
+    assert evals.latest_pass_at_1() == {"m": 0.25}  # the only result: shown
+    evals.save_eval_run("m", [result(pass_at_1=0.5, tasks=164)])
+    evals.save_eval_run("m", [result(pass_at_1=1.0, tasks=3)])  # a smoke run afterwards
+    assert evals.latest_pass_at_1() == {"m": 0.5}
+    evals.save_eval_run("m", [result(pass_at_1=0.625, tasks=164)])  # a newer full run
+    assert evals.latest_pass_at_1() == {"m": 0.625}
+    assert [r.pass_at_1 for r in evals.eval_results(model="m")] == [0.625, 1.0, 0.5, 0.25]
+
+
 def test_a_failed_write_leaves_nothing_behind(evals: Store) -> None:
     with pytest.raises(IntegrityError):
         evals.save_eval_run("new-model", [result("base"), result("plus", pass_at_1=None)])  # type: ignore[arg-type]
