@@ -25,7 +25,8 @@ Status = Literal["passed", "failed", "error", "timeout", "memory", "blocked", "c
 NOBODY = 65534
 
 _SETUP_FAILED = 70  # exit code when a layer that must hold (rlimits, capset) could not be set
-_CLONE_NEWUSER, _CLONE_NEWNET = 0x10000000, 0x40000000
+_CLONE_NEWUSER, _CLONE_NEWNET, _CLONE_NEWNS = 0x10000000, 0x40000000, 0x00020000
+_MS_NOSUID, _MS_NODEV, _MS_REC, _MS_PRIVATE = 2, 4, 1 << 14, 1 << 18
 _PR_SET_KEEPCAPS, _PR_SET_NO_NEW_PRIVS, _CAP_DAC_READ_SEARCH = 8, 38, 2
 _LL_CREATE, _LL_ADD_RULE, _LL_RESTRICT = 444, 445, 446  # syscall numbers (x86_64 and arm64)
 _FS_READ = (1 << 2) | (1 << 3)  # READ_FILE, READ_DIR
@@ -89,6 +90,8 @@ def _isolate(config: dict[str, Any]) -> list[str]:
     unshare = getattr(libc, "unshare", None)  # Linux only, like prctl, capset and Landlock
     if unshare and unshare(_CLONE_NEWNET if root else _CLONE_NEWUSER | _CLONE_NEWNET) == 0:
         layers += ["netns"] if root else ["userns", "netns"]
+    if root and unshare and _scratch_on_tmpfs(libc, unshare, config):
+        layers.append("disk")
     restrict_reads = root and not all(map(_nobody_can_read, _interpreter_paths()))
     if root:
         layers += _become_nobody(libc, keep_read=restrict_reads)
@@ -104,6 +107,28 @@ def _isolate(config: dict[str, Any]) -> list[str]:
         resource.setrlimit(resource.RLIMIT_NPROC, (1, 1))
         layers.append("nproc")
     return layers + _landlock(libc, config["scratch"], restrict_reads)
+
+
+def _scratch_on_tmpfs(libc: ctypes.CDLL, unshare: Any, config: dict[str, Any]) -> bool:
+    """A mount namespace of our own, and in it a tmpfs of ``disk_mb`` (and at most
+    ``files`` inodes) over the scratch dir: the code's writes fill that, not the host's disk,
+    and vanish with the namespace when the child dies. The mount is private (nothing
+    propagates to the parent's namespace). False (layer skipped) where the kernel says no."""
+    scratch = config["scratch"]
+    if unshare(_CLONE_NEWNS) != 0:
+        return False
+    mount = libc.mount
+    mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                      ctypes.c_char_p]
+    if mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:
+        return False
+    options = (f"size={int(config['disk_mb'])}m,nr_inodes={int(config['disk_files'])},"
+               f"mode=0700,uid={NOBODY},gid={NOBODY}")
+    if mount(b"arena-sandbox", scratch.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV,
+             options.encode()) != 0:
+        return False
+    os.chdir(scratch)  # the old cwd is the directory underneath the new mount
+    return True
 
 
 def _interpreter_paths() -> set[str]:
@@ -305,6 +330,8 @@ def _blocked(exc: BaseException) -> str | None:
             target = f"{target[0]}:{target[1]}"
         verb = _NET_VERBS.get(event, event.removeprefix("socket."))
         return f"network access ({verb} {_text(target)})"
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return "the sandbox's disk is full (its scratch dir is a small tmpfs)"
     if code in (errno.EACCES, errno.EPERM, errno.EROFS, errno.EXDEV) and exc.filename is not None:
         flags = args[2] if event == "open" and len(args) > 2 else 0
         writing = event in _WRITE_CALLS or (isinstance(flags, int) and flags & _WRITE_FLAGS)

@@ -14,6 +14,10 @@ skipped, and ``ExecResult.isolation`` names those in force:
     environment is ours, and ``-E`` would drop PYTHONHASHSEED.
 ``netns`` (+ ``userns`` when not root)  ``unshare(CLONE_NEWNET)``: a namespace whose loopback is
     down, so every connect fails (ENETUNREACH). First, while root still has CAP_SYS_ADMIN.
+``disk`` (root)  A mount namespace of its own (made private) and a tmpfs of ``disk_mb`` and
+    ``disk_files`` inodes mounted over the scratch dir: writes fill that, never the host's
+    disk, and are gone when the child dies. A full disk reads "blocked: the sandbox's disk is
+    full". Without root the scratch dir is a plain dir, bounded only by RLIMIT_FSIZE per file.
 ``user:nobody``  As root: setgroups([]), setgid and setuid 65534; the parent chowned the scratch
     dir to 65534. When nobody cannot read the interpreter's own files (a pyenv under /root),
     the child keeps CAP_DAC_READ_SEARCH only (``user:nobody+dac_read_search``: it may read,
@@ -74,6 +78,8 @@ class Limits:
     timeout_s: float = 10.0  # wall clock for the whole child run
     memory_mb: int = 1024  # RLIMIT_AS of the child
     file_size_mb: int = 16  # RLIMIT_FSIZE
+    disk_mb: int = 64  # the scratch tmpfs (root only: layer ``disk``)
+    disk_files: int = 4096  # inodes of that tmpfs
     max_output_bytes: int = 64_000  # stdout+stderr kept (tail); the rest is drained and dropped
 
 

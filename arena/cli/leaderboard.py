@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -191,7 +191,7 @@ def _baseline(store, vf: VoteFilter, baseline: str, by: str | None, fmt: str, se
     _emit(header, table, fmt, f"Against {baseline}")
 
 
-def _emit(header: list[str], table: list[list[object]], fmt: str, title: str) -> None:
+def _emit(header: list[str], table: list[list[Any]], fmt: str, title: str) -> None:
     """A table as CSV, Markdown or a terminal table (drawn without markup)."""
     from arena.services.report import cell, to_csv, to_markdown
 

@@ -125,7 +125,7 @@ class BattleRunner:
         summary.battles = len(battles)
         prompts = {p.id: p for p in plan.prompts}
         gate = asyncio.Semaphore(concurrency)
-        gen_tasks: dict[tuple[int, str], asyncio.Task[Generation]] = {}
+        gen_tasks: dict[tuple[int | None, str], asyncio.Task[Generation]] = {}
         for key, g in plan.stored.items():
             if g.ok:
                 gen_tasks[key] = _done(g)
@@ -135,7 +135,7 @@ class BattleRunner:
             if key not in gen_tasks:
                 gen_tasks[key] = asyncio.ensure_future(
                     self._generate(providers[model], prompt, model, gate, summary))
-            return gen_tasks[key]  # type: ignore[index]
+            return gen_tasks[key]
 
         status = "interrupted"
         try:

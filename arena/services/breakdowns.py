@@ -74,13 +74,13 @@ def versus_baseline(store: Store, vote_filter: VoteFilter, baseline: str, *,
     rng = np.random.Generator(np.random.PCG64(seed))
     alpha = (1 - level) / 2
     out = []
-    for (model, group), (w, t, lo) in sorted(tallies.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        n = w + t + lo
-        draws = rng.multinomial(int(round(n)), [w / n, t / n, lo / n], size=rounds)
+    for (model, group), (w, ti, lo) in sorted(tallies.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        n = w + ti + lo
+        draws = rng.multinomial(int(round(n)), [w / n, ti / n, lo / n], size=rounds)
         scores = (draws[:, 0] + 0.5 * draws[:, 1]) / max(1, int(round(n)))
         out.append(BaselineRow(
-            model=model, group=group, battles=n, wins=w, ties=t, losses=lo,
-            win_rate=round(w / n, 4), tie_rate=round(t / n, 4), score=round((w + 0.5 * t) / n, 4),
+            model=model, group=group, battles=n, wins=w, ties=ti, losses=lo,
+            win_rate=round(w / n, 4), tie_rate=round(ti / n, 4), score=round((w + 0.5 * ti) / n, 4),
             score_low=round(float(np.quantile(scores, alpha)), 4),
             score_high=round(float(np.quantile(scores, 1 - alpha)), 4)))
     groups = {r.group for r in out}

@@ -102,8 +102,8 @@ class EvalReport:
         both = [r for r in self.results if len(r.orders) == 2 and None not in r.orders]
         if not both:
             return None
-        flips = sum(1 for r in both
-                    if agreement_label(r.orders[0][0]) != agreement_label(r.orders[1][0]))  # type: ignore[index]
+        flips = len([r for r in both
+                     if agreement_label(r.orders[0][0]) != agreement_label(r.orders[1][0])])  # type: ignore[index]
         return flips / len(both)
 
     @property

@@ -24,7 +24,7 @@ from arena.services.battles import style_of
 from db.repositories import PromptIn, Store
 
 TYPED_SET = "typed"
-SideCallback = Callable[[str, StreamEvent], None]
+SideCallback = Callable[[str, StreamEvent], object]  # what it returns is ignored
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class LiveArena:
     # -- running -----------------------------------------------------------------------
     def _provider(self, model: str, prompt: Prompt) -> Provider:
         if model not in self.config.models:
-            stored = self.store.generations([prompt.id], [model]).get((prompt.id, model))  # type: ignore[list-item]
+            stored = self.store.generations([prompt.id], [model]).get((prompt.id, model))  # type: ignore[list-item,arg-type]
             answers = {prompt.external_id: stored.text} if stored and stored.ok else {}
             return ReplayProvider(model, answers, delay_s=self._replay_delay,
                                   source="the recorded answers of its prompt set")

@@ -84,7 +84,7 @@ def make_plan(store: Store, config: ArenaConfig, models: list[str], set_name: st
     stored = store.generations([p.id for p in prompts if p.id is not None], models)
     needed = {(b.prompt.id, m) for b in battles for m in (b.model_a, b.model_b)}
     to_generate = [(p, m) for p in prompts for m in models
-                   if (p.id, m) in needed and not ((g := stored.get((p.id, m))) and g.ok)]
+                   if (p.id, m) in needed and not ((g := stored.get((p.id, m))) and g.ok)]  # type: ignore[arg-type]
     plan = Plan(models, set_name, judge, pairing, seed, prompts, battles, stored, to_generate,
                 preference=preference)
     if judge is not None:
@@ -92,7 +92,8 @@ def make_plan(store: Store, config: ArenaConfig, models: list[str], set_name: st
 
         kind = config.judge(judge).kind
         plan.games_per_battle = 2 if kind in ("pairwise", "preference-model") else 1
-        existing = store.find_battles([(b.prompt.id, b.model_a, b.model_b) for b in battles])
+        existing = store.find_battles([(b.prompt.id, b.model_a, b.model_b)  # type: ignore[misc]
+                                        for b in battles])
         plan.games_done = len(store.voted_games(vote_name(config, judge, preference),
                                                 [b.id for b in existing]))
     plan.estimates = estimate(plan, config)

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from arena.domain import ArenaError, Battle, Generation, Outcome, Prompt, Usage, Vote
 from db.repositories._base import RepositoryBase, dumps
@@ -119,21 +119,28 @@ class BattleRepository(RepositoryBase):
             existing: dict[tuple[int, str], BattleRow] = {}
             prompt_ids = sorted({p for p, _, _ in specs})
             for chunk in _chunks(prompt_ids, 500):
-                for row in s.exec(select(BattleRow).where(
+                for found in s.exec(select(BattleRow).where(
                         BattleRow.prompt_id.in_(chunk), BattleRow.slot == slot)).all():  # type: ignore[attr-defined]
-                    existing[(row.prompt_id, row.pair_key)] = row
+                    existing[(found.prompt_id, found.pair_key)] = found
             for prompt_id, left, right in specs:
                 key = pair_key(left, right)
                 row = existing.get((prompt_id, key))
                 if row is None:
-                    row = BattleRow(prompt_id=prompt_id, model_a_id=self.model_id(left),
-                                    model_b_id=self.model_id(right), pair_key=key, slot=slot,
+                    row = BattleRow(prompt_id=prompt_id, model_a_id=self._known_model(left),
+                                    model_b_id=self._known_model(right), pair_key=key, slot=slot,
                                     run_id=run_id)
                     s.add(row)
                     s.flush()
                     existing[(prompt_id, key)] = row
                 out.append(self._battle(row))
         return out
+
+    def _known_model(self, name: str) -> int:
+        model_id = self.model_id(name)
+        if model_id is None:
+            raise ArenaError(f"model {name!r} is not in the database yet: its battles can be "
+                             "created once it has been registered (ensure_model)")
+        return model_id
 
     def find_battles(self, specs: list[tuple[int, str, str]], slot: str = "batch") -> list[Battle]:
         """The existing battles among ``specs`` (prompt id, model, model); creates nothing."""
@@ -177,7 +184,7 @@ class BattleRepository(RepositoryBase):
                 q = q.where(BattleRow.status == status)
             if ids is not None:
                 q = q.where(BattleRow.id.in_(ids))  # type: ignore[union-attr]
-            return [self._battle(r) for r in s.exec(q.order_by(BattleRow.id)).all()]
+            return [self._battle(r) for r in s.exec(q.order_by(col(BattleRow.id))).all()]
 
     def battle_detail(self, battle_id: int) -> BattleDetail:
         with Session(self.engine) as s:
@@ -188,7 +195,7 @@ class BattleRepository(RepositoryBase):
             ga = s.get(GenerationRow, row.generation_a_id) if row.generation_a_id else None
             gb = s.get(GenerationRow, row.generation_b_id) if row.generation_b_id else None
             fails = s.exec(select(JudgeFailureRow).where(JudgeFailureRow.battle_id == battle_id)
-                           .order_by(JudgeFailureRow.id)).all()
+                           .order_by(col(JudgeFailureRow.id))).all()
             return BattleDetail(
                 battle=battle,
                 prompt=self.prompt(row.prompt_id),  # type: ignore[attr-defined]
@@ -241,7 +248,7 @@ class BattleRepository(RepositoryBase):
                 q = q.where(VoteRow.battle_id.in_(battle_ids))  # type: ignore[attr-defined]
             if judge_names is not None:
                 q = q.where(VoteRow.judge_name.in_(judge_names))  # type: ignore[attr-defined]
-            return [_vote(r) for r in s.exec(q.order_by(VoteRow.judge_name, VoteRow.voter, VoteRow.game, VoteRow.id)).all()]
+            return [_vote(r) for r in s.exec(q.order_by(col(VoteRow.judge_name), col(VoteRow.voter), col(VoteRow.game), col(VoteRow.id))).all()]
 
     def add_judge_failure(self, battle_id: int, judge_name: str, game: int, error: str,
                           raw: str | None, usage: Usage) -> None:
@@ -278,7 +285,7 @@ class BattleRepository(RepositoryBase):
             return [{"id": r.id, "kind": r.kind, "status": r.status,
                      "config": json.loads(r.config_json), "counts": json.loads(r.counts_json),
                      "started_at": r.started_at, "finished_at": r.finished_at}
-                    for r in s.exec(select(RunRow).order_by(RunRow.id)).all()]
+                    for r in s.exec(select(RunRow).order_by(col(RunRow.id))).all()]
 
 
 def _vote(r: VoteRow) -> Vote:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from arena.domain import ArenaError, Prompt
 from db.repositories._base import RepositoryBase, dumps
@@ -192,7 +192,7 @@ class PromptRepository(RepositoryBase):
                 q = q.where(PromptRow.category == category)
             if language:
                 q = q.where(PromptRow.language == language)
-            q = q.order_by(PromptRow.id)
+            q = q.order_by(col(PromptRow.id))
             if limit:
                 q = q.limit(limit)
             return [self._prompt(r, set_name) for r in s.exec(q).all()]

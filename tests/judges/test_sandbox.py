@@ -181,6 +181,46 @@ def test_files_in_the_scratch_dir_work_and_the_dir_is_removed() -> None:
     assert scratch.is_absolute() and not scratch.exists()
 
 
+@pytest.mark.parametrize(("code", "limits"), [
+    ("data = b'x' * (1 << 20)\nn = 0\nwhile True:\n    with open(f'f{n}', 'wb') as fh:\n"
+     "        fh.write(data)\n    n += 1\n", Limits(timeout_s=5.0, disk_mb=8)),
+    ("n = 0\nwhile True:\n    open(f'e{n}', 'w').close()\n    n += 1\n",
+     Limits(timeout_s=5.0, disk_files=64)),
+], ids=["bytes", "files"])
+def test_filling_the_disk_stops_at_the_scratch_tmpfs(code: str, limits: Limits) -> None:
+    needs("disk")
+    before = os.statvfs("/tmp")
+    result = run(code, "assert False", limits=limits)
+    assert (result.status, result.detail) == (
+        "blocked", "blocked: the sandbox's disk is full (its scratch dir is a small tmpfs)")
+    after = os.statvfs("/tmp")
+    # the host's /tmp did not lose the 8 MB (other jobs may write meanwhile: a loose bound)
+    assert (before.f_bavail - after.f_bavail) * before.f_frsize < 4 << 20
+
+
+def test_the_scratch_tmpfs_is_not_visible_outside() -> None:
+    needs("disk")
+    code = ("import os, time\nopen('mark', 'w').write('x')\nprint(os.getcwd(), flush=True)\n"
+            "time.sleep(30)\n")
+    seen: list[bool] = []
+
+    def watch() -> None:  # while the child sleeps: its scratch dir, seen from here, is empty
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline and not seen:
+            for d in Path("/tmp").glob("arena-sandbox-*"):
+                with open("/proc/self/mounts", encoding="utf-8") as fh:
+                    mounted = any(str(d) in line for line in fh)
+                if mounted or (d / "mark").exists():
+                    seen.append(True)
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    result = run(code, limits=Limits(timeout_s=1.5))
+    watcher.join()
+    assert result.status == "timeout" and seen == []
+
+
 def test_fork_bomb_is_blocked_and_nothing_is_left() -> None:
     needs("nproc")
     code = "import os\nprint(os.getpgid(0), flush=True)\nwhile True:\n    os.fork()\n"
