@@ -25,6 +25,21 @@ from arena.providers.base import ChatRequest, Provider, ProviderError, complete
 
 
 @dataclass(frozen=True)
+class AnswerScore:
+    """A score that an answer judge inside a cascade or majority gave one side's answer;
+    the battle runner stores it as that answer's rating under the member's name, as if the
+    member had run alone (so a later run of the member alone reuses it)."""
+
+    side: str  # "a" or "b": the battle's sides, as the judge was called
+    judge_name: str
+    judge_kind: str
+    score: float
+    scale_max: int
+    preference: str | None = None
+    rationale: str | None = None
+
+
+@dataclass(frozen=True)
 class Judgment:
     outcome: Outcome
     strength: int = 1
@@ -32,6 +47,7 @@ class Judgment:
     rationale: str | None = None
     usage: Usage = field(default_factory=Usage)
     probability: float | None = None  # P(side A is better), for preference models
+    answer_scores: tuple[AnswerScore, ...] = ()  # what answer-judge members scored
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@
 * :class:`MajorityJudge` asks every member and takes the most common verdict; a tie for
   the most is a tie. Members that fail are left out; fewer than two verdicts is a failure.
 * :class:`ScoredPairJudge` lets an answer judge (execution, rubric, reference) sit in a
-  cascade or a majority: it scores both answers and compares the scores.
+  cascade or a majority: it scores both answers and compares the scores. Its scores ride
+  on the judgment (``answer_scores``) and the battle runner stores them as the member's
+  per-answer ratings, as the member alone would have.
 
 Each member plays all its games on the battle (a pairwise member both orders), so a
 combined judge plays one game and stores one vote whose ``raw`` lists what each member said.
@@ -21,7 +23,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from arena.domain import Outcome, Prompt, Usage
-from judges.base import AnswerJudge, Judge, JudgeFailure, Judgment, outcome_of_scores
+from judges.base import (
+    AnswerJudge,
+    AnswerScore,
+    Judge,
+    JudgeFailure,
+    Judgment,
+    outcome_of_scores,
+)
 
 
 def signed(outcome: Outcome, strength: int) -> int:
@@ -115,7 +124,13 @@ class ScoredPairJudge:
         sb, why_b, ub = await self._score(prompt, answer_b)
         outcome, strength = outcome_of_scores(sa, sb, self.inner.scale_min, self.inner.scale_max)
         scale = f"/{self.inner.scale_max}"
-        return Judgment(outcome=outcome, strength=strength, usage=ua + ub,
+        inner = self.inner
+        pick = getattr(inner, "preference_for", None)
+        preference = pick(prompt) if pick is not None else inner.preference
+        scores = tuple(AnswerScore(side, inner.name, inner.kind, score, inner.scale_max,
+                                   preference, why)
+                       for side, score, why in (("a", sa, why_a), ("b", sb, why_b)))
+        return Judgment(outcome=outcome, strength=strength, usage=ua + ub, answer_scores=scores,
                         raw=json.dumps({"a": sa, "b": sb, "scale_max": self.inner.scale_max}),
                         rationale=f"A {sa:g}{scale}: {why_a or ''}\nB {sb:g}{scale}: {why_b or ''}")
 
@@ -135,6 +150,10 @@ async def member_verdict(member: Judge, prompt: Prompt, answer_a: str,
             raise
     outcome, score, _ = combine((j.outcome, j.strength) for j in games)
     return outcome, score, games
+
+
+def _scores(games: Iterable[Judgment]) -> tuple[AnswerScore, ...]:
+    return tuple(s for j in games for s in j.answer_scores)
 
 
 def _usage(games: list[Judgment]) -> Usage:
@@ -157,6 +176,7 @@ class CascadeJudge:
     async def judge(self, prompt: Prompt, answer_a: str, answer_b: str, game: int) -> Judgment:
         trail: list[dict[str, Any]] = []
         spent = Usage()
+        scored: list[AnswerScore] = []
         outcome, strength = Outcome.TIE, 0
         for member in self.members:
             try:
@@ -167,6 +187,7 @@ class CascadeJudge:
                                       "reply": exc.raw})
                 raise
             spent = spent + _usage(games)
+            scored += _scores(games)
             trail.append({"judge": member.name, "outcome": outcome.value, "score": score,
                           "why": (games[-1].rationale or "")[:300]})
             if outcome in (Outcome.A, Outcome.B):
@@ -175,6 +196,7 @@ class CascadeJudge:
         decided = trail[-1]["judge"] if outcome in (Outcome.A, Outcome.B) else None
         lines = [f"{t['judge']}: {t['outcome']} — {t['why']}" for t in trail]
         return Judgment(outcome=outcome, strength=strength, usage=spent,
+                        answer_scores=tuple(scored),
                         raw=json.dumps({"members": trail, "decided_by": decided}),
                         rationale="\n".join(lines))
 
@@ -199,6 +221,7 @@ class MajorityJudge:
             return_exceptions=True)
         trail: list[dict[str, Any]] = []
         spent = Usage()
+        scored: list[AnswerScore] = []
         outcomes: list[Outcome] = []
         for member, got in zip(self.members, results, strict=True):
             if isinstance(got, JudgeFailure):
@@ -209,6 +232,7 @@ class MajorityJudge:
                 raise got
             outcome, score, games = got
             spent = spent + _usage(games)
+            scored += _scores(games)
             outcomes.append(outcome)
             trail.append({"judge": member.name, "outcome": outcome.value, "score": score})
         raw = json.dumps({"members": trail})
@@ -218,7 +242,7 @@ class MajorityJudge:
         outcome = majority(outcomes)
         counts = Counter(agreement_label(o).value for o in outcomes)
         return Judgment(outcome=outcome, strength=0 if outcome is Outcome.TIE else 1, raw=raw,
-                        usage=spent, rationale="votes: " + ", ".join(
+                        usage=spent, answer_scores=tuple(scored), rationale="votes: " + ", ".join(
                             f"{k} {v}" for k, v in counts.most_common()))
 
     async def aclose(self) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from arena.config import ArenaConfig
-from arena.domain import Battle, Generation, Prompt, Usage, Vote
+from arena.domain import AnswerRating, Battle, Generation, Prompt, Usage, Vote
 from arena.providers import vllm_offline
 from arena.providers.base import ChatRequest, Provider, ProviderError, complete
 from arena.providers.registry import build_provider
@@ -309,6 +309,13 @@ class BattleRunner:
             summary.votes_new += 1
         else:
             summary.votes_existing += 1
+        for s in verdict.answer_scores:  # an answer judge inside a cascade/majority: its ratings
+            gid = battle.generation_a_id if s.side == "a" else battle.generation_b_id
+            if gid is not None:  # usage stays on the vote: counted once
+                self.store.save_answer_rating(AnswerRating(
+                    generation_id=gid, judge_name=s.judge_name, judge_kind=s.judge_kind,
+                    score=s.score, scale_max=s.scale_max, preference=s.preference,
+                    rationale=s.rationale))
         self._progress(Progress("vote", True, str(battle.id)))
 
 

@@ -76,6 +76,16 @@ fallback = "pw"
 [judges.maj]
 kind = "majority"
 judges = ["pw", "pm", "exec"]
+
+[judges.ufb-read]
+kind = "rubric"
+model = "jm"
+preference = "readability"
+max_attempts = 2
+
+[judges.read-then-pw]
+kind = "cascade"
+judges = ["ufb-read", "pw"]
 """
     if local_model is not None:
         text += f"""
@@ -153,6 +163,24 @@ def test_each_judge_kind_votes_through_the_cli(arena_home, args: tuple[str, ...]
     assert len(stored) == votes
     again = run_judge(home, *args)  # resuming: nothing new to do
     assert again["votes_new"] == 0 and again["scored"] == 0
+
+
+def test_answer_judges_inside_a_cascade_keep_their_ratings(arena_home) -> None:  # type: ignore[no-untyped-def]
+    home, _ = arena_home
+    summary = run_judge(home, "--judge", "read-then-pw")
+    assert summary["judge_failures"] == 0 and summary["votes_new"] == 96
+    ratings = store(home).answer_ratings("ufb-read/readability")  # a rubric's name + preference
+    assert len(ratings) == 96  # 32 prompts x 3 models: every answer, once
+    assert all(r.ok and 1 <= r.score <= 5 and r.preference == "readability"  # type: ignore[operator]
+               and r.judge_kind == "rubric" and r.rationale for r in ratings.values())
+    votes = store(home).votes(judge_names=["read-then-pw"])
+    assert sum(1 for v in votes if json.loads(v.raw or "{}").get("decided_by") == "ufb-read/readability") > 0
+    # the rubric judge run alone reuses them: no call, one derived vote per battle
+    alone = run_judge(home, "--judge", "ufb-read")
+    assert (alone["scored"], alone["votes_new"], alone["judge_failures"]) == (0, 96, 0)
+    cascade_said = {v.battle_id: json.loads(v.raw or "{}")["members"][0]["outcome"] for v in votes}
+    alone_said = {v.battle_id: v.outcome.value for v in store(home).votes(judge_names=["ufb-read/readability"])}
+    assert cascade_said == alone_said
 
 
 def test_preference_model_votes_keep_the_probability(arena_home) -> None:  # type: ignore[no-untyped-def]

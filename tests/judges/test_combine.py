@@ -319,3 +319,21 @@ async def test_scored_pair_in_a_cascade_falls_through_on_equal_scores() -> None:
     assert (got.outcome, got.strength) == (A, 1)
     assert json.loads(got.raw or "")["decided_by"] == "llm"
     assert got.usage.prompt_tokens == 80 + 100
+
+
+async def test_answer_scores_ride_on_the_judgment_through_cascades_and_majorities() -> None:
+    from judges.base import AnswerScore
+
+    inner = FakeAnswerJudge({"x": 5, "y": 5, "good": 9})
+    want = (AnswerScore("a", "scorer", "reference", 5, 10, None, "graded x"),
+            AnswerScore("b", "scorer", "reference", 5, 10, None, "graded y"))
+    got = await CascadeJudge("c", [ScoredPairJudge(inner), FakeJudge("llm", [(A, 1), (A, 1)])]
+                             ).judge(PROMPT, "x", "y", 0)
+    assert got.answer_scores == want  # kept although the LLM decided
+    got = await MajorityJudge("m", [FakeJudge("p", [(B, 1)]), ScoredPairJudge(inner),
+                                    FakeJudge("q", [(B, 1)])]).judge(PROMPT, "x", "good", 0)
+    assert got.outcome == B
+    assert [(s.side, s.score) for s in got.answer_scores] == [("a", 5), ("b", 9)]
+    abstained = await ScoredPairJudge(FakeAnswerJudge({}, needs_reference=True)).judge(
+        Prompt(id=5, external_id="p5", set_name="s", text="No reference."), "x", "y", 0)
+    assert abstained.answer_scores == ()  # nothing scored, nothing to store
