@@ -369,13 +369,11 @@ def bench_train(torch: Any, model: Path, tmp: Path, steps: int, batch: int, reco
     data.write_text("".join(json.dumps(r) + "\n" for r in _dpo_records(records)))
     print(f"data: {records} synthetic prompt/chosen/rejected code pairs; {steps} steps of "
           f"batch {batch}, full fine-tuning, policy + reference model")
-    for warm_up in (_bare_train, _arena_train):  # imports, kernels, allocator: 2 steps each
-        out = tmp / "warm-up"
-        if warm_up is _bare_train:
-            _bare_train(torch, model, data, out, 2, batch)
-        else:
-            _arena_train(model, data, out, 2, batch)
-        shutil.rmtree(out)
+    # warm-up, 2 steps each: imports, first calls, the allocator
+    _bare_train(torch, model, data, tmp / "warm-up-bare", 2, batch)
+    _arena_train(model, data, tmp / "warm-up-arena", 2, batch)
+    shutil.rmtree(tmp / "warm-up-bare")
+    shutil.rmtree(tmp / "warm-up-arena")
     arena: list[TrainRun] = []
     bare: list[TrainRun] = []
     for r in range(rounds):  # alternate who goes first
