@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from arena.domain import ArenaError
+from arena.jsonl import json_lines
 
 PairsFormat = Literal["codeprefbench", "humanevalpack"]
 CODEPREFBENCH_FIELDS = ("task_id", "instruction", "choices", "gt_choice")
@@ -121,16 +122,9 @@ def _records(path: Path) -> list[tuple[int, dict[str, Any]]]:
 
 
 def _jsonl_records(path: Path, text: str) -> list[tuple[int, Any]]:
-    out = []
-    for line, content in enumerate(text.splitlines(), 1):
-        if not content.strip():
-            continue
-        try:
-            out.append((line, json.loads(content)))
-        except json.JSONDecodeError as exc:
-            raise PairsError(f"{path}:{line}: not valid JSON ({exc.msg} at column {exc.colno}); "
-                             "expected one JSON object a line (JSONL) or a JSON array") from None
-    return out
+    return list(json_lines(text.splitlines(), lambda n: f"{path}:{n}", error=PairsError,
+                           objects=False,  # checked by the caller, with the record's shape
+                           hint="; expected one JSON object a line (JSONL) or a JSON array"))
 
 
 def _array_records(path: Path, text: str) -> list[tuple[int, Any]]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from arena.jsonl import json_lines
 from trainers import TrainError
 
 if TYPE_CHECKING:
@@ -111,16 +112,8 @@ def _inspect_jsonl(path: Path, kind: Kind) -> DataSummary:
     extra: dict[str, None] = {}
     records = 0
     with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
+        for n, record in json_lines(f, lambda n: f"{path} line {n}", error=TrainError):
             where = f"{path} line {n}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise TrainError(f"{where}: not JSON ({exc.msg} at column {exc.colno})") from None
-            if not isinstance(record, dict):
-                raise TrainError(f"{where}: expected a JSON object, got {type(record).__name__}")
             if columns is None:
                 columns = _pick_schema(kind, list(record), where)
             missing = [c for c in columns if c not in record]

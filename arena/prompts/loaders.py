@@ -17,11 +17,11 @@ imported (the caller imports only after the whole file parsed).
 from __future__ import annotations
 
 import gzip
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 from arena.domain import ArenaError
+from arena.jsonl import json_lines
 from db.repositories import AnswerIn, PromptIn
 
 Format = Literal["jsonl", "codearena"]
@@ -40,18 +40,8 @@ def _open(path: Path) -> Any:
 def _records(path: Path) -> list[tuple[int, dict[str, Any]]]:
     if not path.exists():
         raise ArenaError(f"{path}: no such file")
-    out = []
     with _open(path) as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ArenaError(f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-            if not isinstance(rec, dict):
-                raise ArenaError(f"{path}:{lineno}: expected a JSON object, got {type(rec).__name__}")
-            out.append((lineno, rec))
+        out = list(json_lines(fh, lambda n: f"{path}:{n}"))
     if not out:
         raise ArenaError(f"{path}: the file has no records")
     return out

@@ -9,11 +9,11 @@ way it shows a live model.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from arena.domain import ArenaError, Usage
+from arena.jsonl import json_lines
 from arena.providers.base import (
     ChatRequest,
     Completion,
@@ -30,15 +30,7 @@ def read_answers(path: Path, model: str | None = None) -> dict[tuple[str, str], 
         raise ArenaError(f"{path}: no such replay file")
     out: dict[tuple[str, str], str] = {}
     with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ArenaError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(rec, dict):
-                raise ArenaError(f"{path}:{lineno}: expected a JSON object, got {type(rec).__name__}")
+        for lineno, rec in json_lines(fh, lambda n: f"{path}:{n}"):
             missing = [k for k in ("prompt_id", "model", "response") if k not in rec]
             if missing:
                 raise ArenaError(f"{path}:{lineno}: missing field(s) {', '.join(missing)}")

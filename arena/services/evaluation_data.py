@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
-import json
 import os
 import pickle
 import re
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from arena.domain import ArenaError
+from arena.jsonl import json_lines
 
 
 @dataclass(frozen=True)
@@ -117,14 +117,8 @@ def load_dataset(benchmark: str, dataset: Path | None = None) -> Dataset:
     except (OSError, EOFError, UnicodeDecodeError) as exc:
         raise ArenaError(f"{path}: cannot read it as (gzipped) JSONL: {exc}") from None
     problems: dict[str, dict[str, Any]] = {}
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            task = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ArenaError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-        missing = [k for k in REQUIRED if not isinstance(task, dict) or k not in task]
+    for lineno, task in json_lines(text.splitlines(), lambda n: f"{path}:{n}"):
+        missing = [k for k in REQUIRED if k not in task]
         if missing:
             raise ArenaError(f"{path}:{lineno}: missing field(s) {', '.join(missing)}; "
                              f"is this an evalplus {info.title} file?")

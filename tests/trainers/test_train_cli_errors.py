@@ -71,7 +71,7 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 
 EXPECTED = {
     "missing": "error: data file not found: {tmp}/nope.jsonl",
-    "bad_json": "error: {tmp}/bad.jsonl line 3: not JSON (Expecting property name enclosed in double quotes at column 2)",
+    "bad_json": "error: {tmp}/bad.jsonl line 3: not valid JSON (Expecting property name enclosed in double quotes at column 2)",
     "no_column": "error: {tmp}/nocol.jsonl line 1: missing column 'rejected'; DPO data needs "
                  "(prompt, chosen, rejected) or (chosen, rejected); found: prompt, chosen, metadata",
     "empty": "error: {tmp}/empty.jsonl: empty, no records; export some pairs first",

@@ -63,7 +63,7 @@ def test_sft_formats(tmp_path: Path) -> None:
 def test_data_errors_name_file_line_and_columns(tmp_path: Path) -> None:
     assert error_of(tmp_path / "nope.jsonl") == f"data file not found: {tmp_path / 'nope.jsonl'}"
     bad = write_jsonl(tmp_path / "bad.jsonl", [PAIR, PAIR, '{"prompt": "x", "chosen": '])
-    assert error_of(bad).startswith(f"{bad} line 3: not JSON (")
+    assert error_of(bad).startswith(f"{bad} line 3: not valid JSON (")
     missing = write_jsonl(tmp_path / "missing.jsonl", [{"prompt": "p", "chosen": "c", "metadata": {}}])
     assert error_of(missing) == (
         f"{missing} line 1: missing column 'rejected'; DPO data needs (prompt, chosen, rejected) "
