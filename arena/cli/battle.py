@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from arena.cli.common import fail, info, split_csv, state
+from arena.cli.common import fail, info, split_csv, state, table_console
 
 if TYPE_CHECKING:
     from arena.services.battles import Progress, RunSummary
@@ -68,10 +68,9 @@ def _run(coro: Coroutine[Any, Any, RunSummary]) -> RunSummary:
 
 
 def _print_plan(plan: Plan) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    con = Console(markup=False)
+    con = table_console()
     con.print(f"plan: {len(plan.battles)} battles on {len(plan.prompts)} prompts of set "
               f"{plan.set_name!r} between {', '.join(plan.models)} (pairs: {plan.pairing}); "
               f"{len(plan.to_generate)} answers to generate"

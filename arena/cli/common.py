@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import TYPE_CHECKING, NoReturn
 import typer
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from arena.config import Settings
     from arena.services.context import Context
 
@@ -46,3 +49,13 @@ def info(message: str) -> None:
 
 def split_csv(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def table_console(*, highlight: bool = True) -> Console:
+    """A console for tables on stdout: markup off (model and judge text stays literal), and
+    output that goes to a pipe or a file is laid out 200 columns wide (unless COLUMNS says
+    otherwise) rather than squeezed into Rich's default 80, which cuts numbers to "10…"."""
+    from rich.console import Console
+
+    width = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 200
+    return Console(markup=False, highlight=highlight, width=width, file=sys.stdout)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from arena.cli.common import info, state
+from arena.cli.common import info, state, table_console
 
 if TYPE_CHECKING:
     from arena.config import ModelSpec
@@ -49,13 +49,12 @@ def prompts_list(
     if fmt == "json":
         print(json.dumps([s.__dict__ for s in sets], indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table("set", "prompts", "categories", "languages", "source")
     for s in sets:
         table.add_row(s.name, str(s.prompts), _counts(s.categories), _counts(s.languages), s.source or "")
-    Console(markup=False).print(table)
+    table_console().print(table)
 
 
 def _counts(d: dict[str, int]) -> str:
@@ -78,7 +77,6 @@ def battles_list(
     limit: Annotated[int, typer.Option(help="At most this many (newest last).")] = 50,
 ) -> None:
     """List battles with their status and vote counts."""
-    from rich.console import Console
     from rich.table import Table
 
     ctx = state.context()
@@ -90,13 +88,12 @@ def battles_list(
     table = Table("id", "prompt", "model A", "model B", "status", "votes")
     for b in battles:
         table.add_row(str(b.id), str(b.prompt_id), b.model_a, b.model_b, b.status, str(per.get(b.id, 0)))
-    Console(markup=False).print(table)
+    table_console().print(table)
 
 
 @models_app.command("list")
 def models_list() -> None:
     """Models from the config and the database, with usage totals."""
-    from rich.console import Console
     from rich.table import Table
 
     ctx = state.context()
@@ -111,7 +108,7 @@ def models_list() -> None:
                       str(u.get("generations", 0)), str(u.get("failures", 0)),
                       str(u.get("prompt_tokens", 0)), str(u.get("completion_tokens", 0)),
                       f"{u.get('cost_usd', 0.0):.4f}")
-    Console(markup=False).print(table)
+    table_console().print(table)
 
 
 # -- arena models add ------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from arena.cli.common import fail, info, state
+from arena.cli.common import fail, info, state, table_console
 
 if TYPE_CHECKING:
     from arena.providers.base import Provider
@@ -109,7 +109,6 @@ async def _evaluate(evaluator: Evaluator, provider: Provider, model: str,
 
 def _print_table(report: EvalReport) -> None:
     from rich import box
-    from rich.console import Console
     from rich.table import Table
 
     k = report.options.samples
@@ -123,7 +122,7 @@ def _print_table(report: EvalReport) -> None:
         cells += [f"{100 * s.pass_at_k:.1f}"] if k > 1 else []
         cells += [str(s.solved), str(len(report.tasks)), f"{report.wall_s:.1f} s"]
         table.add_row(*cells)
-    con = Console(markup=False)
+    con = table_console()
     con.print(table)
     d = report.dataset
     con.print(f"{k} sample{'s' if k > 1 else ''} per task at temperature "

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from arena.cli.common import fail, info, split_csv, state
+from arena.cli.common import fail, info, split_csv, state, table_console
 
 if TYPE_CHECKING:
     from arena.services.judge_eval import EvalReport
@@ -53,7 +53,6 @@ def agreement_cmd(
     if fmt == "json":
         print(json.dumps([r.as_dict() for r in rows], indent=2, ensure_ascii=False))
         return
-    from rich.console import Console
     from rich.table import Table
 
     headers = ["rater X", "rater Y"] + (["category"] if by else []) + ["agree %", "kappa", "n"]
@@ -61,7 +60,7 @@ def agreement_cmd(
     for r in rows:
         cells = [r.rater_x, r.rater_y] + ([r.category or "(all)"] if by else [])
         table.add_row(*cells, _pct(r.percent), _kappa(r.kappa), str(r.n))
-    Console(markup=False, highlight=False).print(table)
+    table_console(highlight=False).print(table)
 
 
 @judges_app.command("eval")
@@ -122,10 +121,9 @@ def eval_cmd(
 
 
 def _print_eval(reports: list[EvalReport]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    con = Console(markup=False, highlight=False)
+    con = table_console(highlight=False)
     table = Table("judge", "kind", "pairs", "accuracy %", "undecided", "abstained", "failures",
                   "flip rate %", "longer wins %", "longer better %", "tokens in/out", "cost $",
                   "time s")
@@ -171,10 +169,9 @@ def report_cmd(
         info("nothing to report: no answer judge has scored anything and no `arena judges "
              "eval` has run" + (f" for {judge!r}" if judge else ""))
         return
-    from rich.console import Console
     from rich.table import Table
 
-    con = Console(markup=False, highlight=False)
+    con = table_console(highlight=False)
     for s in scores:
         prefs = s.preferences()
         table = Table("model", *prefs, "overall", "mean ok", "n", "failures",

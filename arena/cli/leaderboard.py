@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from arena.cli.common import fail, info, split_csv, state
+from arena.cli.common import fail, info, split_csv, state, table_console
 
 if TYPE_CHECKING:
     from arena.services.leaderboard import Leaderboard, RatingOptions
@@ -127,7 +127,6 @@ def _overall(store, vf: VoteFilter, opts: RatingOptions, fmt: str, plot: Path | 
 
 def _print_table(board: Leaderboard, pass_at_1: dict[str, float]) -> None:
     from rich import box
-    from rich.console import Console
     from rich.table import Table
 
     style = any(r.rating_raw is not None for r in board.rows)
@@ -146,7 +145,7 @@ def _print_table(board: Leaderboard, pass_at_1: dict[str, float]) -> None:
             value = pass_at_1.get(r.model)
             cells.append("–" if value is None else f"{100 * value:.1f}")
         table.add_row(*cells)
-    con = Console(markup=False)
+    con = table_console()
     con.print(table)
     con.print(board.caption())
 
@@ -200,13 +199,12 @@ def _emit(header: list[str], table: list[list[Any]], fmt: str, title: str) -> No
     elif fmt == "md":
         print(to_markdown(header, table), end="")
     else:
-        from rich.console import Console
         from rich.table import Table
 
         t = Table(*header, title=title)
         for row in table:
             t.add_row(*[cell(v) for v in row])
-        Console(markup=False).print(t)
+        table_console().print(t)
 
 
 @leaderboard_app.command("matrix")
@@ -248,10 +246,9 @@ def matrix_cmd(
         elif fmt == "md":
             print(to_markdown(header, rows))
         else:
-            from rich.console import Console
             from rich.table import Table
 
             t = Table(*header)
             for row in rows:
                 t.add_row(*[cell(v) for v in row])
-            Console(markup=False).print(t)
+            table_console().print(t)

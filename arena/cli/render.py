@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 
-from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
+from arena.cli.common import table_console
 from arena.safety import printable
 from db.repositories import BattleDetail
 
@@ -39,7 +38,7 @@ def print_battle(d: BattleDetail, fmt: str = "text") -> None:
     if fmt == "json":
         print(json.dumps(battle_json(d), indent=2, ensure_ascii=False))
         return
-    con = Console(markup=False, highlight=False, file=sys.stdout)
+    con = table_console(highlight=False)
     p = d.prompt
     con.print(Text(f"Battle {d.battle.id} · {d.battle.status} · set {p.set_name} · prompt {p.external_id}"
                    f" · {p.category or '-'} / {p.language or '-'}", style="bold"))
