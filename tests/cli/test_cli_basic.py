@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from clirun import assert_clean_error
 
 REPO = Path(__file__).resolve().parents[2]
 ARENA = Path(sys.executable).parent / "arena"
@@ -31,15 +32,6 @@ def arena(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(ARENA), *args], env=env_for(home), capture_output=True, text=True, timeout=60, cwd=home
     )
-
-
-def assert_clean_error(proc: subprocess.CompletedProcess[str]) -> str:
-    """Exit code 2, one `error: ...` line on stderr, no traceback; returns the line."""
-    assert proc.returncode == 2, (proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, proc.stderr
-    return errors[0]
 
 
 def write_prompts(path: Path) -> Path:

@@ -29,7 +29,6 @@ pytestmark = [pytest.mark.skipif(not (HUMANEVAL.exists() and MBPP.exists()),
               pytest.mark.timeout(300)]
 
 
-
 def answers() -> dict[str, str]:
     """The canonical solution of the first three tasks of each benchmark, by prompt text."""
     from arena.services.evaluation_data import task_prompt

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from clirun import assert_clean_error
 from typer.testing import CliRunner
 
 from arena.cli.common import state
@@ -42,15 +43,6 @@ def arena_export(home: Path, *args: str, monkeypatch: pytest.MonkeyPatch) -> Pro
     monkeypatch.setattr(state, "_ctx", None)
     result = CliRunner().invoke(export_app, list(args), catch_exceptions=False)
     return Proc(result.exit_code, result.stdout, result.stderr)
-
-
-def assert_clean_error(proc: Proc) -> str:
-    """Exit code 2, one `error: ...` line on stderr, no traceback; returns the line."""
-    assert proc.returncode == 2, (proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr + proc.stdout
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, proc.stderr
-    return errors[0]
 
 
 @pytest.fixture(scope="module")

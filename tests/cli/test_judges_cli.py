@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from clirun import assert_clean_error
 
 from arena.testing.openai_server import OpenAITestServer
 from db.engine import open_database
@@ -112,14 +113,6 @@ def ok(proc: subprocess.CompletedProcess[str]) -> str:
     assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-3000:])
     assert "Traceback" not in proc.stderr
     return proc.stdout
-
-
-def error_line(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode == 2, (proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr
-    lines = [x for x in proc.stderr.splitlines() if x.startswith("error: ")]
-    assert len(lines) == 1, proc.stderr
-    return lines[0]
 
 
 def store(home: Path) -> Store:
@@ -300,4 +293,4 @@ def test_bad_input_gets_one_clear_error(tmp_path: Path, args: tuple[str, ...], m
         json.dumps({"task_id": "t1", "instruction": "x", "choices": ["a", "b"], "gt_choice": 0})
         + "\n" + json.dumps({"task_id": "t2", "instruction": "x", "choices": ["a"], "gt_choice": 0})
         + "\n")
-    assert message in error_line(arena(tmp_path, *args))
+    assert message in assert_clean_error(arena(tmp_path, *args))

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from clirun import assert_clean_error
 
 REPO = Path(__file__).resolve().parents[2]
 ARENA = Path(sys.executable).parent / "arena"
@@ -80,15 +81,6 @@ class Arena:
         data = json.loads(self.ok(*JSON, *args).stdout)
         assert isinstance(data, list)
         return {row["model"]: row for row in data}
-
-
-def assert_clean_error(proc: subprocess.CompletedProcess[str]) -> str:
-    """Exit code 2, one `error: ...` line on stderr, no traceback; returns the line."""
-    assert proc.returncode == 2, (proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, proc.stderr
-    return errors[0]
 
 
 def caption(proc: subprocess.CompletedProcess[str]) -> str:

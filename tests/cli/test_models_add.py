@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from clirun import assert_clean_error
 
 from db.engine import open_database
 from db.repositories import Store
@@ -29,15 +30,6 @@ def arena(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env.update(ARENA_HOME=str(home), NO_COLOR="1", COLUMNS="200")
     return subprocess.run([str(ARENA), *args], env=env, capture_output=True, text=True,
                           timeout=120, cwd=home)
-
-
-def assert_clean_error(proc: subprocess.CompletedProcess[str]) -> str:
-    """Exit code 2, one `error: ...` line on stderr, no traceback; returns the line."""
-    assert proc.returncode == 2, (proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, proc.stderr
-    return errors[0]
 
 
 @pytest.fixture
